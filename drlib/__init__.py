@@ -1,0 +1,17 @@
+"""drlib: an open, runnable reproduction of DiffuReason (arXiv 2602.09744).
+
+>>> import drlib
+>>> cfg = drlib.make_config("sasrec", "beauty", profile="cpu", seed=0)
+>>> record = drlib.run(cfg)        # trains, or returns the stored result  # doctest: +SKIP
+"""
+from .config import DataConfig, EvalConfig, RunConfig, TrainConfig, make_config
+from .data import load_dataset
+from .evaluate import evaluate, metrics_from_ranks, target_ranks
+from .models import MODELS, build_model
+from .results import load_records, records_frame
+from .runner import run
+
+__version__ = "0.1.0"
+__all__ = ["DataConfig", "EvalConfig", "MODELS", "RunConfig", "TrainConfig", "build_model", "evaluate",
+           "load_dataset", "load_records", "make_config", "metrics_from_ranks", "records_frame", "run",
+           "target_ranks"]

@@ -1,0 +1,103 @@
+"""Command line: ``python -m drlib {train,datasets,config} ...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from . import config as C
+from .data import DataFormatError, dataset_names
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=None, choices=dataset_names(), metavar="NAME",
+                   help=f"dataset: {', '.join(dataset_names())} (default: beauty; synthetic for --profile smoke)")
+    p.add_argument("--model", default="sasrec", metavar="NAME", help="model registry name (default: sasrec); "
+                   "`python -m drlib config --list-models` lists them")
+    p.add_argument("--profile", default="cpu", choices=C.PROFILES,
+                   help="smoke: tiny model, seconds; cpu: real data sized for a 2-core CPU (default); "
+                        "paper: Table 5 exactly, for a GPU")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override any config field, repeatable, e.g. --set train.lr=5e-4 --set model.d_model=64 "
+                        "(see the field list below)")
+    p.add_argument("--data-path", default=None, help="file or folder with the data (else $DRLIB_DATA, "
+                   "../shared/data, then the user cache)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--experiment", default="main", help="results/<experiment>/ folder (default: main)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fields = "overridable fields (with defaults before the profile applies):\n" + C.describe_fields()
+    parser = argparse.ArgumentParser(prog="python -m drlib", description="drlib: the DiffuReason reproduction.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train and evaluate a model; store results/<experiment>/<run-id>.json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=fields,
+                       description="Train one model on one dataset for one or more seeds. A config that already "
+                                   "has a stored result is not retrained unless --force. Checkpoints go to "
+                                   "runs/ after every epoch; rerunning a killed run resumes it.")
+    _common(t)
+    t.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds (default: 0)")
+    t.add_argument("--force", action="store_true", help="retrain even if a result is stored")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch still)")
+    t.add_argument("--no-verify", action="store_true", help="skip the sha256 check of registered data files")
+
+    c = sub.add_parser("config", help="print the resolved config (and its hash) without training",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=fields)
+    _common(c)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--list-models", action="store_true", help="list the model registry and exit")
+
+    d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
+    d.add_argument("--data-path", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "datasets":
+            return _datasets(args)
+        if args.cmd == "config" and args.list_models:
+            from .models import MODELS
+            for name, e in MODELS.items():
+                print(f"{name:12s} {e.label:16s} {e.description}")
+            return 0
+        seeds = args.seed if isinstance(args.seed, list) else [args.seed]
+        cfgs = [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, args.experiment,
+                              args.data_path, args.device) for s in seeds]
+        if args.cmd == "config":
+            print(json.dumps({"run_id": cfgs[0].run_id, "config_hash": cfgs[0].config_hash,
+                              "label": cfgs[0].label, **cfgs[0].to_dict()}, indent=2, default=list))
+            return 0
+        if args.no_verify:
+            import dataclasses
+            cfgs = [dataclasses.replace(c, data=dataclasses.replace(c.data, verify=False)) for c in cfgs]
+        from .runner import run
+        for cfg in cfgs:
+            cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
+            rec = run(cfg, force=args.force, progress=not args.no_progress, command=cmd)
+            m = rec["metrics"]["test"]
+            print(json.dumps({"run_id": rec["run_id"], "test": m, "timing": rec["timing"]}, indent=None))
+        return 0
+    except (KeyError, ValueError, TypeError, DataFormatError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _datasets(args) -> int:
+    from .data import DATASETS, load_sequences, table1_stats
+    print(f"{'name':12s} {'users':>8s} {'items':>7s} {'inter.':>8s} {'avg':>6s}   paper (users/items/inter./avg)")
+    for name in dataset_names():
+        paper = DATASETS[name].paper_stats if name in DATASETS else ()
+        try:
+            seqs, _ = load_sequences(name, args.data_path)
+            s = table1_stats(seqs)
+            row = f"{name:12s} {s['users']:8d} {s['items']:7d} {s['interactions']:8d} {s['avg_len']:6.2f}"
+        except DataFormatError as e:
+            row = f"{name:12s} {'not available: ' + str(e).splitlines()[0][:60]}"
+        print(row + (f"   {paper[0]}/{paper[1]}/{paper[2]}/{paper[3]}" if paper else ""))
+    return 0

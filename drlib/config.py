@@ -1,0 +1,197 @@
+"""Frozen dataclass configs, the three profiles, ``--set`` overrides and the config hash.
+
+Profiles (see the book's reproduction notes for the reasons):
+
+* ``smoke``: the synthetic dataset (or any dataset you name), a tiny model, a few epochs: seconds.
+* ``cpu``:   real data, Table 5's architecture and optimiser, bf16 autocast, at most 200 epochs with early
+             stopping (patience 10) on validation NDCG@10: fits a 2-core machine.
+* ``paper``: Table 5 exactly (300 epochs, batch 512, lr 1e-3 for SASRec), fp32, best validation epoch kept;
+             meant for a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+
+from .models import get_model_entry
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "beauty"
+    max_len: int = 20              # histories truncated to the most recent 20 items (Sec. 4.1)
+    path: str | None = None        # explicit data location; not part of the hash
+    verify: bool = True            # check sha256 of registered files; not part of the hash
+
+    def __post_init__(self):
+        if self.max_len < 1:
+            raise ValueError(f"data.max_len must be >= 1, got {self.max_len}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 300              # Table 5 (an upper bound when early stopping is on)
+    batch_size: int = 512          # Table 5
+    lr: float = 1e-3               # Table 5 (SASRec)
+    weight_decay: float = 0.0
+    patience: int | None = 10      # epochs without a better validation score before stopping; None = never
+    grad_clip: float | None = None
+    length_buckets: int = 50       # batches of similar history length (0 = plain shuffle); see train.epoch_batches
+    bf16: bool = False             # bf16 autocast (AMX on this CPU, tensor cores on GPU)
+    eval_batch_size: int = 1024
+    device: str = "auto"           # not part of the hash
+    num_threads: int | None = None  # not part of the hash
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError(f"train.epochs/batch_size/eval_batch_size must be >= 1: {self}")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"train.patience must be >= 1 or none, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    ks: tuple[int, ...] = (5, 10)
+    mask_history: bool = True
+    select_metric: str = "ndcg@10"  # model selection / early stopping, on validation only
+
+    def __post_init__(self):
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"eval.ks must be positive integers, got {self.ks}")
+        name, _, k = self.select_metric.partition("@")
+        if name not in ("recall", "ndcg") or not k.isdigit() or int(k) not in self.ks:
+            raise ValueError(f"eval.select_metric must be recall@K or ndcg@K with K in eval.ks={self.ks}, "
+                             f"got {self.select_metric!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model_name: str
+    profile: str
+    seed: int
+    data: DataConfig
+    model: typing.Any
+    train: TrainConfig
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    experiment: str = "main"       # folder under results/; not part of the hash
+
+    @property
+    def label(self) -> str:
+        return get_model_entry(self.model_name).label
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {"dataset": self.data.dataset, "model": self.model_name, "profile": self.profile,
+                "seed": self.seed, **{k: d[k] for k in ("data", "model", "train", "eval")}}
+
+    def hash_dict(self) -> dict:
+        d = self.to_dict()
+        d["data"] = {k: v for k, v in d["data"].items() if k not in ("path", "verify")}
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads")}
+        return d
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps(self.hash_dict(), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.model_name}-{self.data.dataset}-{self.profile}-seed{self.seed}-{self.config_hash[:10]}"
+
+
+def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
+    """(data, model, train) keyword overrides of a profile, for a model."""
+    if profile == "smoke":
+        model = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
+        return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
+    if profile == "cpu":
+        return {}, {}, {"epochs": 200, "patience": 10}
+    if profile == "paper":
+        return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
+    raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+
+
+def make_config(model: str = "sasrec", dataset: str | None = None, profile: str = "cpu", seed: int = 0,
+                overrides: typing.Sequence[str] = (), experiment: str = "main", data_path: str | None = None,
+                device: str | None = None) -> RunConfig:
+    """Build a :class:`RunConfig` from a profile and ``section.field=value`` overrides.
+
+    >>> make_config("sasrec", "beauty", "cpu", overrides=["train.lr=5e-4"]).train.lr
+    0.0005
+    """
+    entry = get_model_entry(model)
+    d_kw, m_kw, t_kw = _profile_parts(model, profile)
+    dataset = dataset or ("synthetic" if profile == "smoke" else "beauty")
+    data = DataConfig(dataset=dataset, path=data_path, **d_kw)
+    train = TrainConfig(**t_kw, **({"device": device} if device else {}))
+    cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data, model=entry.config_cls(**m_kw),
+                    train=train, experiment=experiment)
+    return apply_overrides(cfg, overrides)
+
+
+def _parse_value(text: str, tp, where: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _parse_value(text, inner[0], where)
+    if origin is tuple:
+        return tuple(_parse_value(x, args[0], where) for x in text.split(",") if x.strip())
+    try:
+        if tp is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(f"--set {where}={text!r}: expected a value of type {getattr(tp, '__name__', tp)}")
+
+
+def apply_overrides(cfg: RunConfig, overrides: typing.Sequence[str]) -> RunConfig:
+    """Apply ``section.field=value`` strings (sections: data, model, train, eval)."""
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not eq or not dot:
+            raise ValueError(f"--set {item!r}: write SECTION.FIELD=VALUE, e.g. train.lr=5e-4")
+        if section not in ("data", "model", "train", "eval"):
+            raise ValueError(f"--set {item!r}: unknown section {section!r}; use data, model, train or eval")
+        sub = getattr(cfg, section)
+        hints = typing.get_type_hints(type(sub))
+        if name not in hints:
+            raise ValueError(f"--set {item!r}: {section} has no field {name!r}; fields: {', '.join(hints)}")
+        new = dataclasses.replace(sub, **{name: _parse_value(value.strip(), hints[name], key)})
+        cfg = dataclasses.replace(cfg, **{section: new})
+    return cfg
+
+
+def describe_fields() -> str:
+    """Human-readable list of every overridable field, for ``--help``."""
+    from .models import MODELS
+    lines = []
+    sections = [("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig)]
+    sections += [(f"model ({name})", e.config_cls) for name, e in MODELS.items()]
+    for sec, cls in sections:
+        parts = [f"{f.name}={f.default!r}" for f in dataclasses.fields(cls)]
+        lines.append(f"  {sec}: " + ", ".join(parts))
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Full-ranking evaluation: Recall@K and NDCG@K over the whole catalogue (no sampled negatives).
+
+Rank of the target (0-based) = number of *other* candidate items whose score is >= the target's score.
+Ties therefore count against the target (a constant model gets the worst rank, never a lucky one).
+With one target per user, Recall@K = 1[rank < K] and NDCG@K = 1[rank < K] / log2(rank + 2).
+
+History masking (``mask_history=True``, the default): items already in the user's *full* history
+(not only the last ``max_len`` kept as input) are removed from the candidates, as in S3-Rec/ICLRec-style
+full ranking. None of the benchmark sequences repeats an item, so a seen item can never be the target:
+masking only removes impossible candidates. Set ``mask_history=False`` for data with repeats.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .data.split import EvalSplit
+
+
+def trim_padding(x: torch.Tensor) -> torch.Tensor:
+    """Drop the leading columns of a left-padded batch ``[B, L]`` that are padding in every row."""
+    nonpad = (x != 0).any(0).nonzero()
+    return x[:, int(nonpad[0]):] if len(nonpad) else x[:, -1:]
+
+METRIC_KEYS = ("recall", "ndcg")
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``scores`` ``[B, N]``, ``targets`` ``[B]`` -> 0-based ranks ``[B]`` (ties pessimistic)."""
+    t = scores.gather(1, targets[:, None])                       # [B, 1]
+    return (scores >= t).sum(1) - 1
+
+
+def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: Sequence[int] = (5, 10)) -> dict[str, float]:
+    """Mean ``recall@K`` and ``ndcg@K`` for every K from 0-based target ranks."""
+    r = torch.as_tensor(ranks, dtype=torch.float64)
+    out = {}
+    for k in ks:
+        hit = (r < k).double()
+        out[f"recall@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float((hit / torch.log2(r + 2)).mean())
+    return out
+
+
+@torch.no_grad()
+def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalSplit, batch_size: int = 1024,
+                  mask_history: bool = True, device: torch.device | str = "cpu", rows: np.ndarray | None = None,
+                  progress: bool = False) -> np.ndarray:
+    """0-based target ranks ``[U]`` for every user of ``split`` (or the given ``rows``), in batches.
+
+    ``score_fn`` maps inputs ``[B, L]`` (on ``device``) to scores ``[B, N]``. Memory is ``O(batch_size * N)``.
+    """
+    rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+    out = np.empty(len(rows), dtype=np.int64)
+    # visit users in order of history length so each batch trims most of its padding
+    order = np.argsort((split.inputs[rows] != 0).sum(1), kind="stable")
+    it = range(0, len(rows), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="rank", leave=False)
+    for start in it:
+        pos = order[start:start + batch_size]
+        b = rows[pos]
+        inputs = trim_padding(torch.from_numpy(split.inputs[b])).to(device)
+        targets = torch.from_numpy(split.targets[b]).to(device)
+        scores = score_fn(inputs).float()
+        scores[:, 0] = float("-inf")
+        if mask_history:
+            br, items = split.history_pairs(b)
+            scores[torch.from_numpy(br).to(device), torch.from_numpy(items).to(device)] = float("-inf")
+        out[pos] = target_ranks(scores, targets).cpu().numpy()
+    return out
+
+
+def evaluate(model, split: EvalSplit, ks: Sequence[int] = (5, 10), batch_size: int = 1024,
+             mask_history: bool = True, device: torch.device | str = "cpu", autocast_bf16: bool = False,
+             return_ranks: bool = False):
+    """Evaluate a :class:`~drlib.models.Recommender` on a split. Returns metrics (and ranks if asked)."""
+    was_training = model.training
+    model.eval()
+    dev = torch.device(device)
+    try:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast_bf16):
+            ranks = compute_ranks(model.full_scores, split, batch_size, mask_history, dev)
+    finally:
+        model.train(was_training)
+    m = metrics_from_ranks(ranks, ks)
+    return (m, ranks) if return_ranks else m
+
+
+def timed_evaluate(model, split, **kw):
+    """:func:`evaluate` plus wall-clock seconds (CUDA synchronized)."""
+    dev = torch.device(kw.get("device", "cpu"))
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t0 = time.perf_counter()
+    res = evaluate(model, split, **kw)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return res, time.perf_counter() - t0

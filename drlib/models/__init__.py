@@ -1,0 +1,49 @@
+"""The explicit registry of models.
+
+``MODELS[name]`` gives the model's config class, the label the paper's tables use, and a builder
+``build(cfg, n_items, max_len) -> Recommender``. Later backbones (HSTU, TIGER), DiffuReason variants and
+baselines register here the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .base import Backbone, NextItemModel, Recommender
+from .sasrec import SASRec, SASRecConfig
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    config_cls: type
+    label: str
+    build: Callable[..., Recommender]
+    description: str
+
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {
+    "sasrec": lambda cfg, n_items, max_len: SASRec(cfg, n_items, max_len),
+}
+
+MODELS: dict[str, ModelEntry] = {
+    "sasrec": ModelEntry(SASRecConfig, "SASRec",
+                         lambda cfg, n_items, max_len: NextItemModel(SASRec(cfg, n_items, max_len)),
+                         "SASRec, full-softmax cross-entropy on the last position (Table 5)"),
+}
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_model(name: str, cfg, n_items: int, max_len: int) -> Recommender:
+    entry = get_model_entry(name)
+    if not isinstance(cfg, entry.config_cls):
+        raise TypeError(f"model {name!r} needs a {entry.config_cls.__name__}, got {type(cfg).__name__}")
+    return entry.build(cfg, n_items, max_len)
+
+
+__all__ = ["BACKBONES", "MODELS", "Backbone", "NextItemModel", "Recommender", "SASRec", "SASRecConfig",
+           "build_model", "get_model_entry"]

@@ -1,0 +1,175 @@
+"""The one training loop. It knows only the :class:`~drlib.models.Recommender` interface.
+
+Adam; shuffled mini-batches of ``(prefix, next item)`` examples; validation full ranking after every
+epoch; early stopping on ``eval.select_metric`` with patience; the best epoch's weights restored at the
+end. A checkpoint (model, optimiser, RNG state, best weights, history, timings) is written atomically
+after every epoch, so a run killed at any point resumes from the last finished epoch and reaches the
+same final weights as an uninterrupted run (the shuffle of epoch ``e`` depends only on ``(seed, e)``,
+and the dropout RNG state is restored).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import EvalConfig, TrainConfig
+from .data.split import SeqDataset
+from .evaluate import evaluate, trim_padding
+from .utils import atomic_torch_save, configure_torch, pick_device
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    epochs_run: int
+    best_valid: dict
+    history: list = field(default_factory=list)
+    train_seconds: float = 0.0        # batches + per-epoch validation, summed over resumes
+    batch_seconds: float = 0.0        # optimisation steps only
+    n_batches: int = 0
+    stopped_early: bool = False
+
+    @property
+    def train_ms_per_batch(self) -> float:
+        return 1000.0 * self.batch_seconds / max(self.n_batches, 1)
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator,
+                  bucket: int = 0) -> list[torch.Tensor]:
+    """Index batches for one epoch.
+
+    ``bucket = 0``: a plain random permutation cut into batches. ``bucket = K``: the permutation is cut into
+    chunks of ``K`` batches, each chunk is sorted by history length and cut into batches, and the batch order
+    is shuffled. Batches then hold histories of similar length, so the padding trimmed away by
+    :func:`trim_padding` is most of it (3x less encoder work on Beauty, whose mean prefix is 6.7 items).
+    """
+    n = len(lengths)
+    perm = torch.randperm(n, generator=generator)
+    if not bucket:
+        return list(perm.split(batch_size))
+    lens = torch.from_numpy(lengths)
+    batches = []
+    for chunk in perm.split(batch_size * bucket):
+        order = torch.argsort(lens[chunk], stable=True)
+        batches.extend(chunk[order].split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConfig(), seed: int = 0,
+        checkpoint: str | Path | None = None, progress: bool = True,
+        on_epoch_end: Callable[[int, dict], None] | None = None, log: Callable[[str], None] = print) -> FitResult:
+    """Train ``model`` on ``ds``; return the :class:`FitResult` with the best weights loaded into ``model``."""
+    configure_torch(cfg.num_threads)
+    device = pick_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "best_valid": {}, "best_model": None,
+             "bad_epochs": 0, "history": [], "train_seconds": 0.0, "batch_seconds": 0.0, "n_batches": 0,
+             "done": False, "stopped_early": False}
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.exists():
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng_cpu"])
+        if device.type == "cuda" and saved.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(saved["rng_cuda"], device)
+        state = saved["state"]
+        log(f"resumed from {ckpt} after epoch {state['epoch']}")
+    else:
+        torch.manual_seed(seed)
+
+    inputs_all = torch.from_numpy(ds.train_inputs)
+    targets_all = torch.from_numpy(ds.train_targets)
+    lengths = (ds.train_inputs != 0).sum(1)
+    use_bf16 = cfg.bf16
+    metric = eval_cfg.select_metric
+
+    epoch_bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        epoch_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", dynamic_ncols=True)
+    while not state["done"] and state["epoch"] < cfg.epochs:
+        epoch = state["epoch"]
+        t_epoch = time.perf_counter()
+        batches = epoch_batches(lengths, cfg.batch_size, torch.Generator().manual_seed(seed * 1_000_003 + epoch),
+                                cfg.length_buckets)
+        n_batches = len(batches)
+        model.train()
+        losses = []
+        batch_iter = range(n_batches)
+        if progress:
+            from tqdm.auto import tqdm
+            batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
+        batch_time = 0.0
+        for b in batch_iter:
+            idx = batches[b]
+            x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, logs = model.compute_loss(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            _sync(device)
+            batch_time += time.perf_counter() - t0
+            if not np.isfinite(logs["loss"]):
+                raise FloatingPointError(f"loss became {logs['loss']} at epoch {epoch + 1}, batch {b}; "
+                                         "lower train.lr or set train.grad_clip")
+            losses.append(logs["loss"])
+            if progress and b % 10 == 0:
+                batch_iter.set_postfix(loss=f"{logs['loss']:.4f}")
+        valid = evaluate(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
+                         mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
+        score = valid[metric]
+        improved = score > state["best_score"]
+        if improved:
+            state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_epochs=0,
+                         best_model=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
+        else:
+            state["bad_epochs"] += 1
+        epoch_seconds = time.perf_counter() - t_epoch
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds, **valid}
+        state["history"].append(rec)
+        state["train_seconds"] += epoch_seconds
+        state["batch_seconds"] += batch_time
+        state["n_batches"] += n_batches
+        state["epoch"] = epoch + 1
+        if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
+            state["done"] = state["stopped_early"] = True
+        if state["epoch"] >= cfg.epochs:
+            state["done"] = True
+        log(f"epoch {epoch + 1:3d} loss {rec['loss']:.4f} valid {metric} {score:.4f}"
+            f"{' *' if improved else ''} ({epoch_seconds:.1f}s)")
+        if epoch_bar is not None:
+            epoch_bar.update(1)
+            epoch_bar.set_postfix(loss=f"{rec['loss']:.4f}", **{metric: f"{score:.4f}"})
+        if ckpt:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "rng_cpu": torch.get_rng_state(),
+                               "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                               "state": state}, ckpt)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, rec)
+    if epoch_bar is not None:
+        epoch_bar.close()
+    if state["best_model"] is not None:
+        model.load_state_dict(state["best_model"])
+    return FitResult(best_epoch=state["best_epoch"] + 1, epochs_run=state["epoch"], best_valid=state["best_valid"],
+                     history=state["history"], train_seconds=state["train_seconds"],
+                     batch_seconds=state["batch_seconds"], n_batches=state["n_batches"],
+                     stopped_early=state["stopped_early"])

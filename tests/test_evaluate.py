@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import torch
+
+from drlib.data import make_synthetic, split_leave_one_out
+from drlib.evaluate import compute_ranks, metrics_from_ranks, target_ranks
+
+
+def brute_force(scores: np.ndarray, targets: np.ndarray, ks=(5, 10)):
+    """Reference: sort candidates by score, ties placed *before* the target (pessimistic)."""
+    out = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg")}
+    for s, t in zip(scores, targets):
+        others = [j for j in range(len(s)) if j != t]
+        ranking = sorted(others + [t], key=lambda j: (-s[j], j == t))   # target last among equals
+        pos = ranking.index(t)
+        for k in ks:
+            if pos < k:
+                out[f"recall@{k}"] += 1
+                out[f"ndcg@{k}"] += 1 / math.log2(pos + 2)
+    return {k: v / len(targets) for k, v in out.items()}
+
+
+def test_metrics_match_brute_force_with_ties():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, size=(300, 40)).astype(np.float32)   # many ties
+    targets = rng.integers(0, 40, size=300)
+    ranks = target_ranks(torch.from_numpy(scores), torch.from_numpy(targets))
+    got = metrics_from_ranks(ranks, (1, 5, 10))
+    ref = brute_force(scores, targets, (1, 5, 10))
+    for k in ref:
+        assert abs(got[k] - ref[k]) < 1e-12, k
+
+
+def test_constant_scores_get_the_worst_rank():
+    ranks = target_ranks(torch.zeros(3, 50), torch.tensor([0, 7, 49]))
+    assert ranks.tolist() == [49, 49, 49]
+
+
+def test_compute_ranks_masks_full_history_and_is_batch_invariant():
+    seqs = make_synthetic(n_users=60, n_items=40, max_len=30, seed=2)
+    ds = split_leave_one_out("syn", seqs, max_len=4, n_items=40)
+    torch.manual_seed(0)
+    table = torch.randn(41, 41)
+
+    def score_fn(x):                      # depends on the last item only
+        return table[x[:, -1]]
+
+    r1 = compute_ranks(score_fn, ds.test, batch_size=7, mask_history=True)
+    r2 = compute_ranks(score_fn, ds.test, batch_size=1000, mask_history=True)
+    assert (r1 == r2).all()
+    # reference with an explicit mask of the whole (untruncated) history
+    for u in range(len(ds.test)):
+        s = table[ds.test.inputs[u, -1]].clone()
+        s[0] = -np.inf
+        s[list(seqs[u][:-1])] = -np.inf
+        t = ds.test.targets[u]
+        assert r1[u] == int((s >= s[t]).sum()) - 1
+    r3 = compute_ranks(score_fn, ds.test, mask_history=False)
+    assert (r3 >= r1).all() and (r3 > r1).any()

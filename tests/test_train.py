@@ -1,0 +1,108 @@
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from drlib import make_config, run
+from drlib.config import apply_overrides
+from drlib.data import item_popularity
+from drlib.evaluate import compute_ranks, metrics_from_ranks
+from drlib.runner import build_for, get_dataset
+from drlib.train import epoch_batches, fit
+from drlib.utils import REPO_ROOT
+
+
+def smoke(**kw):
+    over = [f"{k}={v}" for k, v in kw.items()]
+    return make_config("sasrec", "synthetic", "smoke", seed=0, overrides=over)
+
+
+def test_overrides_parse_and_reject():
+    cfg = apply_overrides(smoke(), ["train.lr=5e-4", "train.patience=none", "eval.ks=1,5,10", "train.bf16=true"])
+    assert cfg.train.lr == 5e-4 and cfg.train.patience is None and cfg.eval.ks == (1, 5, 10) and cfg.train.bf16
+    for bad, msg in [("train.lr", "SECTION.FIELD=VALUE"), ("trian.lr=1", "unknown section"),
+                     ("train.lrr=1", "no field 'lrr'"), ("train.lr=fast", "expected a value of type float"),
+                     ("train.lr=-1", "must be > 0"), ("model.d_model=33", "divisible"),
+                     ("eval.select_metric=ndcg@20", "select_metric")]:
+        with pytest.raises(ValueError, match=msg):
+            apply_overrides(smoke(), [bad])
+    with pytest.raises(KeyError, match="unknown profile"):
+        make_config("sasrec", "synthetic", "laptop")
+
+
+def test_hash_ignores_device_and_path_but_not_lr():
+    a = smoke()
+    assert a.config_hash == dataclasses.replace(a, train=dataclasses.replace(a.train, device="cpu")).config_hash
+    assert a.config_hash == dataclasses.replace(a, data=dataclasses.replace(a.data, path="/x")).config_hash
+    assert a.config_hash != apply_overrides(a, ["train.lr=1e-4"]).config_hash
+
+
+def test_epoch_batches_cover_every_example_once():
+    lengths = np.random.default_rng(0).integers(1, 20, size=1001)
+    for bucket in (0, 3):
+        b = epoch_batches(lengths, 64, torch.Generator().manual_seed(1), bucket)
+        idx = torch.cat(b).numpy()
+        assert sorted(idx.tolist()) == list(range(1001))
+        assert max(len(x) for x in b) == 64
+
+
+def test_smoke_training_learns_planted_structure(tmp_results):
+    cfg = smoke()
+    rec = run(cfg, progress=False, log=lambda s: None)
+    ds = get_dataset(cfg)
+    pop = torch.from_numpy(item_popularity(ds)).float()
+    pop_ranks = compute_ranks(lambda x: pop.expand(len(x), -1).clone(), ds.test)
+    pop_ndcg = metrics_from_ranks(pop_ranks)["ndcg@10"]
+    assert rec["metrics"]["test"]["ndcg@10"] > pop_ndcg + 0.3, (rec["metrics"]["test"], pop_ndcg)
+    for key in ("label", "config", "config_hash", "metrics", "timing", "env"):
+        assert key in rec
+    assert rec["label"] == "SASRec" and set(rec["metrics"]["test"]) >= {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
+    assert {"train_seconds", "epochs", "train_ms_per_batch", "eval_seconds"} <= set(rec["timing"])
+    path = tmp_results / "results" / "main" / f"{cfg.run_id}.json"
+    assert json.loads(path.read_text())["config_hash"] == cfg.config_hash
+    assert not list(path.parent.glob(".*tmp"))          # no temporary file left behind
+    # a second call returns the stored record without training
+    calls = []
+    again = run(cfg, progress=False, log=calls.append)
+    assert again == rec and calls and calls[0].startswith("stored")
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    cfg = smoke(**{"train.epochs": 4, "train.patience": "none"})
+    ds = get_dataset(cfg)
+
+    def train(ckpt, interrupt_after=None):
+        def hook(epoch, rec):
+            if interrupt_after is not None and epoch == interrupt_after:
+                raise KeyboardInterrupt
+        model = build_for(cfg, ds)
+        try:
+            res = fit(model, ds, cfg.train, cfg.eval, seed=0, checkpoint=ckpt, progress=False,
+                      on_epoch_end=hook, log=lambda s: None)
+        except KeyboardInterrupt:
+            return None, None
+        return model, res
+
+    ref_model, ref = train(tmp_path / "a.pt")
+    assert train(tmp_path / "b.pt", interrupt_after=2) == (None, None)
+    model, res = train(tmp_path / "b.pt")
+    assert res.epochs_run == 4 and [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
+    for (k, v), (_, w) in zip(ref_model.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_cli_help_and_errors():
+    env = {"PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-m", "drlib", "train", "--help"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=env)
+    assert out.returncode == 0 and "--set" in out.stdout and "train: epochs=" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "drlib", "train", "--profile", "smoke", "--set", "train.lr=abc"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert bad.returncode == 2 and "train.lr" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "drlib", "config", "--model", "nope"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert bad.returncode == 2 and "unknown model 'nope'" in bad.stderr
