@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--list-models", action="store_true", help="list the model registry and exit")
 
+    n = sub.add_parser("notebooks", help="execute notebooks/ with papermill into book/generated/")
+    n.add_argument("--smoke", action="store_true", help="use each notebook's smoke parameters")
+    n.add_argument("--out", default=None, help="output folder (default: book/generated)")
+    n.add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
     d.add_argument("--data-path", default=None)
     return parser
@@ -60,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "datasets":
             return _datasets(args)
+        if args.cmd == "notebooks":
+            from .book import OUT, execute_all
+            for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
+                print(f"executed -> {p}")
+            return 0
         if args.cmd == "config" and args.list_models:
             from .models import MODELS
             for name, e in MODELS.items():

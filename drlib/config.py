@@ -3,8 +3,8 @@
 Profiles (see the book's reproduction notes for the reasons):
 
 * ``smoke``: the synthetic dataset (or any dataset you name), a tiny model, a few epochs: seconds.
-* ``cpu``:   real data, Table 5's architecture and optimiser, bf16 autocast, at most 200 epochs with early
-             stopping (patience 10) on validation NDCG@10: fits a 2-core machine.
+* ``cpu``:   real data, reduced to fit a 2-core machine: width 64 (not 256), FFN 256, dropout 0.2, lr 3e-3,
+             at most 30 epochs with early stopping (patience 3) on validation NDCG@10.
 * ``paper``: Table 5 exactly (300 epochs, batch 512, lr 1e-3 for SASRec), fp32, best validation epoch kept;
              meant for a GPU.
 """
@@ -115,7 +115,11 @@ def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
         model = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
         return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
     if profile == "cpu":
-        return {}, {}, {"epochs": 200, "patience": 10}
+        # Reduced for a 2-core CPU (see the book's reproduction notes): width 64 instead of 256 makes the
+        # full-softmax output layer 4x cheaper; dropout 0.2 and lr 3e-3 reach a good validation score in
+        # far fewer epochs at that width; at most 30 epochs with patience 3.
+        model = {"d_model": 64, "d_ff": 256, "dropout": 0.2}
+        return {}, model, {"epochs": 30, "patience": 3, "lr": 3e-3}
     if profile == "paper":
         return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
     raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")

@@ -1,0 +1,36 @@
+"""Execute the notebooks in ``notebooks/`` with papermill into ``book/generated/`` (for ``make book``).
+
+Notebooks only read stored results unless given ``train_missing=True``; ``python -m drlib notebooks
+--params smoke`` runs each with its smoke parameters (what the tests do).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .utils import REPO_ROOT
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+OUT = REPO_ROOT / "book" / "generated"
+SMOKE_PARAMS = {
+    "01_datasets": {"datasets": ["synthetic"]},
+    "02_main_table": {"profile": "smoke", "datasets": ["synthetic"], "seeds": [0], "train_missing": True,
+                      "experiment": "smoke"},
+}
+
+
+def execute_all(out_dir: str | Path = OUT, smoke: bool = False, only: list[str] | None = None) -> list[Path]:
+    import papermill as pm
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
+        if only and nb.stem not in only:
+            continue
+        params = SMOKE_PARAMS.get(nb.stem, {}) if smoke else {}
+        target = out_dir / nb.name
+        tmp = out_dir / f".{nb.name}.part"
+        pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(REPO_ROOT), progress_bar=False,
+                            kernel_name="python3")
+        tmp.replace(target)      # a failed run leaves the previous page intact
+        done.append(target)
+    return done

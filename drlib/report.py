@@ -1,0 +1,64 @@
+"""Tables the notebooks show: our stored results beside the paper's published numbers.
+
+``PAPER_TABLE2`` holds the numbers printed in the paper's Table 2 (reference values to compare against,
+never used as results of ours). Our numbers always come from ``results/`` records.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .results import load_records, records_frame
+
+METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
+_PAPER_ROWS = {  # dataset -> label -> (R@5, R@10, N@5, N@10), paper Table 2
+    "beauty": {"ReaRec": (0.0439, 0.0674, 0.0278, 0.0353), "LARES": (0.0428, 0.0572, 0.0281, 0.0325),
+               "SASRec": (0.0387, 0.0605, 0.0249, 0.0318), "DiffuReason-S": (0.0463, 0.0711, 0.0273, 0.0357),
+               "TIGER": (0.0392, 0.0594, 0.0257, 0.0321), "DiffuReason-T": (0.0412, 0.0645, 0.0271, 0.0345),
+               "HSTU": (0.0567, 0.0930, 0.0376, 0.0502), "DiffuReason-H": (0.0702, 0.1117, 0.0456, 0.0595)},
+    "instruments": {"ReaRec": (0.0867, 0.1089, 0.0734, 0.0807), "LARES": (0.0638, 0.0791, 0.0456, 0.0505),
+                    "SASRec": (0.0857, 0.1083, 0.0715, 0.0788),
+                    "DiffuReason-S": (0.0889, 0.1174, 0.0753, 0.0845),
+                    "TIGER": (0.0865, 0.1062, 0.0736, 0.0799), "DiffuReason-T": (0.0910, 0.1121, 0.0770, 0.0838),
+                    "HSTU": (0.1009, 0.1394, 0.0635, 0.0769), "DiffuReason-H": (0.1096, 0.1521, 0.0725, 0.0868)},
+    "sports": {"ReaRec": (0.0236, 0.0363, 0.0157, 0.0189), "LARES": (0.0205, 0.0287, 0.0143, 0.0170),
+               "SASRec": (0.0233, 0.0350, 0.0154, 0.0190), "DiffuReason-S": (0.0242, 0.0384, 0.0153, 0.0198),
+               "TIGER": (0.0233, 0.0379, 0.0150, 0.0197), "DiffuReason-T": (0.0240, 0.0392, 0.0154, 0.0203),
+               "HSTU": (0.0418, 0.0674, 0.0274, 0.0361), "DiffuReason-H": (0.0612, 0.0931, 0.0419, 0.0527)},
+    "video_games": {"ReaRec": (0.0593, 0.0920, 0.0313, 0.0418), "LARES": (0.0600, 0.0933, 0.0321, 0.0429),
+                    "SASRec": (0.0578, 0.0903, 0.0304, 0.0409),
+                    "DiffuReason-S": (0.0604, 0.0952, 0.0316, 0.0433),
+                    "TIGER": (0.0511, 0.0807, 0.0334, 0.0429), "DiffuReason-T": (0.0545, 0.0830, 0.0356, 0.0448),
+                    "HSTU": (0.1110, 0.1738, 0.0731, 0.0945), "DiffuReason-H": (0.1219, 0.1881, 0.0813, 0.1041)},
+}
+PAPER_TABLE2 = pd.DataFrame([
+    {"dataset": d, "label": lab, **dict(zip(METRICS, vals))}
+    for d, rows in _PAPER_ROWS.items() for lab, vals in rows.items()])
+
+
+def summary(records: list[dict], split: str = "test") -> pd.DataFrame:
+    """Mean, std and seed count per (dataset, label, profile) of our stored runs."""
+    df = records_frame(records, split)
+    if df.empty:
+        return df
+    g = df.groupby(["dataset", "label", "profile"])
+    out = g[list(METRICS)].mean()
+    std = g[list(METRICS)].std(ddof=1).fillna(0.0).add_suffix(" std")
+    extra = g.agg(seeds=("seed", "nunique"), train_seconds=("train_seconds", "mean"),
+                  epochs=("epochs", "mean"), train_ms_per_batch=("train_ms_per_batch", "mean"),
+                  eval_seconds=("eval_seconds", "mean"))
+    return pd.concat([out, std, extra], axis=1).reset_index()
+
+
+def compare_with_paper(experiment: str = "main", profile: str | None = None) -> pd.DataFrame:
+    """Our mean test metrics beside Table 2, one row per (dataset, label, metric)."""
+    recs = load_records(experiment) if profile is None else load_records(experiment, profile=profile)
+    ours = summary(recs)
+    rows = []
+    for _, r in ours.iterrows():
+        paper = PAPER_TABLE2[(PAPER_TABLE2.dataset == r.dataset) & (PAPER_TABLE2.label == r.label)]
+        for m in METRICS:
+            p = float(paper[m].iloc[0]) if len(paper) else float("nan")
+            rows.append({"dataset": r.dataset, "model": r.label, "profile": r.profile, "metric": m,
+                         "ours (mean)": r[m], "ours (std)": r[f"{m} std"], "seeds": int(r.seeds),
+                         "paper": p, "ours - paper": r[m] - p})
+    return pd.DataFrame(rows)
