@@ -1,0 +1,17 @@
+"""Every notebook executes with its smoke parameters (papermill), reading/writing a temporary results store."""
+import json
+
+import pytest
+
+from drlib.book import NOTEBOOKS, SMOKE_PARAMS, execute_all
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_executes_with_smoke_parameters(name, tmp_results, tmp_path):
+    assert name in SMOKE_PARAMS, f"notebook {name} has no smoke parameters in drlib.book.SMOKE_PARAMS"
+    (out,) = execute_all(tmp_path / "out", smoke=True, only=[name])
+    nb = json.loads(out.read_text())
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
