@@ -138,7 +138,8 @@ def make_config(model: str = "sasrec", dataset: str | None = None, profile: str 
     dataset = dataset or ("synthetic" if profile == "smoke" else "beauty")
     data = DataConfig(dataset=dataset, path=data_path, **d_kw)
     train = TrainConfig(**t_kw, **({"device": device} if device else {}))
-    cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data, model=entry.config_cls(**m_kw),
+    cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
+                    model=entry.config_from_backbone_kwargs(m_kw),
                     train=train, experiment=experiment)
     return apply_overrides(cfg, overrides)
 
@@ -171,21 +172,37 @@ def _parse_value(text: str, tp, where: str):
     raise ValueError(f"--set {where}={text!r}: expected a value of type {getattr(tp, '__name__', tp)}")
 
 
+def _replace_path(obj, path: list[str], value: str, item: str, where: str):
+    """Return a copy of the dataclass ``obj`` with the dotted ``path`` set to the parsed ``value``."""
+    hints = typing.get_type_hints(type(obj))
+    name = path[0]
+    if name not in hints:
+        raise ValueError(f"--set {item!r}: {where} has no field {name!r}; fields: {', '.join(hints)}")
+    if len(path) == 1:
+        if dataclasses.is_dataclass(hints[name]):
+            raise ValueError(f"--set {item!r}: {where}.{name} is a group; set one of its fields, e.g. "
+                             f"{where}.{name}.{dataclasses.fields(hints[name])[0].name}=...")
+        new = _parse_value(value.strip(), hints[name], f"{where}.{name}")
+    else:
+        child = getattr(obj, name)
+        if not dataclasses.is_dataclass(child):
+            raise ValueError(f"--set {item!r}: {where}.{name} has no sub-fields")
+        new = _replace_path(child, path[1:], value, item, f"{where}.{name}")
+    return dataclasses.replace(obj, **{name: new})
+
+
 def apply_overrides(cfg: RunConfig, overrides: typing.Sequence[str]) -> RunConfig:
-    """Apply ``section.field=value`` strings (sections: data, model, train, eval)."""
+    """Apply ``section.field=value`` strings (sections: data, model, train, eval; nested fields with more dots,
+    e.g. ``model.module.group_size=4``)."""
     for item in overrides:
         key, eq, value = item.partition("=")
-        section, dot, name = key.strip().partition(".")
+        section, dot, rest = key.strip().partition(".")
         if not eq or not dot:
             raise ValueError(f"--set {item!r}: write SECTION.FIELD=VALUE, e.g. train.lr=5e-4")
         if section not in ("data", "model", "train", "eval"):
             raise ValueError(f"--set {item!r}: unknown section {section!r}; use data, model, train or eval")
-        sub = getattr(cfg, section)
-        hints = typing.get_type_hints(type(sub))
-        if name not in hints:
-            raise ValueError(f"--set {item!r}: {section} has no field {name!r}; fields: {', '.join(hints)}")
-        new = dataclasses.replace(sub, **{name: _parse_value(value.strip(), hints[name], key)})
-        cfg = dataclasses.replace(cfg, **{section: new})
+        cfg = dataclasses.replace(cfg, **{section: _replace_path(getattr(cfg, section), rest.split("."), value,
+                                                                 item, section)})
     return cfg
 
 
@@ -196,6 +213,12 @@ def describe_fields() -> str:
     sections = [("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig)]
     sections += [(f"model ({name})", e.config_cls) for name, e in MODELS.items()]
     for sec, cls in sections:
-        parts = [f"{f.name}={f.default!r}" for f in dataclasses.fields(cls)]
+        parts = []
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(f.default):
+                parts.append(f"{f.name}.{{" + ", ".join(f"{g.name}={g.default!r}"
+                                                      for g in dataclasses.fields(f.default)) + "}")
+            else:
+                parts.append(f"{f.name}={f.default!r}")
         lines.append(f"  {sec}: " + ", ".join(parts))
     return "\n".join(lines)

@@ -106,3 +106,14 @@ def test_cli_help_and_errors():
     bad = subprocess.run([sys.executable, "-m", "drlib", "config", "--model", "nope"],
                          capture_output=True, text=True, cwd=REPO_ROOT, env=env)
     assert bad.returncode == 2 and "unknown model 'nope'" in bad.stderr
+
+
+def test_paper_profile_is_table5_and_cpu_profile_is_documented():
+    c = make_config("sasrec", "beauty", "paper")
+    m = c.model
+    assert (m.d_model, m.n_layers, m.n_heads, m.d_ff, m.dropout, m.activation) == (256, 2, 2, 300, 0.5, "gelu")
+    assert (c.train.epochs, c.train.batch_size, c.train.lr, c.data.max_len) == (300, 512, 1e-3, 20)
+    cpu = make_config("sasrec", "beauty", "cpu")
+    notes = (REPO_ROOT / "book" / "reproduction_notes.md").read_text()
+    for value in (cpu.model.d_model, cpu.model.d_ff, cpu.model.dropout, cpu.train.lr, cpu.train.epochs):
+        assert str(value) in notes, f"cpu-profile value {value} is not explained in the reproduction notes"

@@ -11,6 +11,7 @@ from typing import Callable
 
 from .base import Backbone, NextItemModel, Recommender
 from .sasrec import SASRec, SASRecConfig
+from ..diffureason.module import DiffuReason, DiffuReasonSettings
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,22 @@ class ModelEntry:
     label: str
     build: Callable[..., Recommender]
     description: str
+    # profile's backbone keyword arguments -> this model's config
+    make_config: Callable[[dict], object] | None = None
+
+    def config_from_backbone_kwargs(self, kw: dict):
+        return self.make_config(kw) if self.make_config else self.config_cls(**kw)
+
+
+@dataclass(frozen=True)
+class DiffuReasonSConfig:
+    """DiffuReason-S: the SASRec backbone (``backbone``) plus the module settings (``module``)."""
+    backbone: SASRecConfig = SASRecConfig()
+    module: DiffuReasonSettings = DiffuReasonSettings()
+
+
+def _build_diffureason_s(cfg: DiffuReasonSConfig, n_items: int, max_len: int) -> Recommender:
+    return DiffuReason(SASRec(cfg.backbone, n_items, max_len), cfg.module)
 
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
@@ -29,6 +46,9 @@ MODELS: dict[str, ModelEntry] = {
     "sasrec": ModelEntry(SASRecConfig, "SASRec",
                          lambda cfg, n_items, max_len: NextItemModel(SASRec(cfg, n_items, max_len)),
                          "SASRec, full-softmax cross-entropy on the last position (Table 5)"),
+    "diffureason-s": ModelEntry(DiffuReasonSConfig, "DiffuReason-S", _build_diffureason_s,
+                                "SASRec + DiffuReason (thinking tokens, diffusion refinement, GRPO), end to end",
+                                lambda kw: DiffuReasonSConfig(backbone=SASRecConfig(**kw))),
 }
 
 
@@ -45,5 +65,5 @@ def build_model(name: str, cfg, n_items: int, max_len: int) -> Recommender:
     return entry.build(cfg, n_items, max_len)
 
 
-__all__ = ["BACKBONES", "MODELS", "Backbone", "NextItemModel", "Recommender", "SASRec", "SASRecConfig",
+__all__ = ["DiffuReasonSConfig", "BACKBONES", "MODELS", "Backbone", "NextItemModel", "Recommender", "SASRec", "SASRecConfig",
            "build_model", "get_model_entry"]

@@ -1,0 +1,125 @@
+"""DiffuReason wrapped around any :class:`~drlib.models.Backbone` (Algorithm 1).
+
+Forward pass for a batch of histories ``[B, L]``:
+
+1. ``H = backbone.encode(x)`` ``[B, L, d]``; thinking tokens ``tau`` ``[B, R, d]`` (Eq. 1); ``c = psi(tau)`` (Eq. 2).
+2. ``x^T = tau_R + eps`` (Eq. 3); for ``t = T..1``: ``(mu_t, sigma_t) = Denoiser(x^t, t, c)`` and
+   ``x^{t-1} = mu_t + k_t * sigma_t * eps_t`` in training (reparameterised; ``k_t = sqrt(1 - alpha_bar_{t-1})``
+   when ``schedule_scales_noise`` is on, else 1), ``x^{t-1} = mu_t`` at inference (deterministic, C.1.2).
+3. The last step's ``(mu, sigma)`` is the policy (Eq. 5, 18): anchor ``z = mu``, samples ``z_i = mu + sigma eps_i``.
+4. Losses: ``L_rec`` = CE(score(mu)) (Eq. 13), ``L_diff = ||mu - sg[v_target]||^2`` (Eq. 7), ``L_align`` = GRPO
+   over ``G`` samples with Hit@1 rewards (Eq. 9-11); ``L = L_rec + alpha L_diff + beta L_align`` (Eq. 12).
+
+Inference is deterministic: ``x^T = tau_R`` (the mean of Eq. 3's start) and every step takes the mean. The
+paper keeps ``eps_init`` at test time but calls inference deterministic; we drop the one random draw.
+
+How the schedule enters (the paper does not say): ``alpha_bar`` sets how much of the learned ``sigma`` is
+injected at each intermediate training step, ``k_t = sqrt(1 - alpha_bar_{t-1})``: early (noisy) steps explore
+with almost the full ``sigma``, the last steps are nearly deterministic, as in DDPM's posterior variance
+that shrinks towards ``t = 0``. The policy samples of step 3 always use the full ``sigma``. With
+``schedule_scales_noise=False`` every step samples with the full ``sigma`` (Algorithm 1 literally).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.base import Backbone, Recommender
+from .denoiser import Denoiser
+from .policy import gaussian_log_density, group_advantages, grpo_loss
+from .reasoner import AttentionPooling, LatentReasoner
+from .schedule import CosineSchedule
+
+
+@dataclass(frozen=True)
+class DiffuReasonSettings:
+    reasoning_steps: int = 3        # R (Table 5: CoT length 3); 1 = "w/o CoT"
+    reasoner_layers: int = 2        # Table 5
+    reasoner_heads: int = 8         # Table 5
+    use_diffusion: bool = True      # False = "w/o Diffusion": the policy sits on the reasoning output
+    diffusion_steps: int = 16       # T (Table 5)
+    schedule_s: float = 0.008       # Eq. 17
+    schedule_scales_noise: bool = True
+    denoiser_dropout: float = 0.1   # C.1.2
+    group_size: int = 8             # G (Table 5)
+    alpha: float = 1.0              # L_diff weight (0 = "w/o MSE")
+    beta: float = 1.0               # L_align weight (0 = "w/o RL")
+    eps_clip: float = 0.2           # Eq. 11 (not given in the paper; PPO's usual value)
+    eps_adv: float = 1e-6           # Eq. 10
+
+    def __post_init__(self):
+        if self.reasoning_steps < 1 or self.diffusion_steps < 1 or self.group_size < 2:
+            raise ValueError(f"need reasoning_steps >= 1, diffusion_steps >= 1 and group_size >= 2: {self}")
+        if self.alpha < 0 or self.beta < 0 or not 0 < self.eps_clip < 1:
+            raise ValueError(f"alpha and beta must be >= 0 and eps_clip in (0, 1): {self}")
+
+
+class DiffuReason(Recommender):
+    """``compute_loss``/``full_scores`` as any recommender; ``trajectory`` exposes every stage for the probes."""
+
+    def __init__(self, backbone: Backbone, cfg: DiffuReasonSettings = DiffuReasonSettings()):
+        super().__init__()
+        d = backbone.d_model
+        self.backbone, self.cfg = backbone, cfg
+        self.reasoner = LatentReasoner(d, cfg.reasoning_steps, cfg.reasoner_layers, cfg.reasoner_heads)
+        self.pool = AttentionPooling(d)
+        self.schedule = CosineSchedule(cfg.diffusion_steps, cfg.schedule_s)
+        if cfg.use_diffusion:
+            self.denoiser = Denoiser(d, cfg.denoiser_dropout)
+            self.register_buffer("noise_scale", torch.sqrt(1 - self.schedule.alpha_bars()).float(), persistent=False)
+        else:
+            self.sigma_head = nn.Linear(d, d)   # w/o Diffusion: mu = c, sigma from c
+
+    # ------------------------------------------------------------------ stages
+    def trajectory(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every stage for ``inputs`` ``[B, L]``: ``H [B,L,d]``, ``tau [B,R,d]``, ``c [B,d]``, ``mu``, ``sigma [B,d]``."""
+        H = self.backbone.encode(inputs)
+        tau = self.reasoner(H, inputs == 0)
+        c, weights = self.pool(tau)
+        if not self.cfg.use_diffusion:
+            sigma = (F.softplus(self.sigma_head(c)) + 1e-5).clamp(Denoiser.SIGMA_MIN, Denoiser.SIGMA_MAX)
+            return {"H": H, "tau": tau, "c": c, "pool_weights": weights, "mu": c, "sigma": sigma}
+        x = tau[:, -1]
+        if self.training:
+            x = x + torch.randn_like(x)                                 # Eq. 3 (inference: the noise's mean, 0)
+        B = inputs.shape[0]
+        for t in self.schedule.timesteps():
+            mu, sigma = self.denoiser(x, torch.full((B,), t, device=inputs.device), c)
+            if self.training and t > 1:
+                k = self.noise_scale[t - 1] if self.cfg.schedule_scales_noise else 1.0
+                x = mu + k * sigma * torch.randn_like(mu)
+            else:
+                x = mu
+        return {"H": H, "tau": tau, "c": c, "pool_weights": weights, "mu": mu, "sigma": sigma}
+
+    # ------------------------------------------------------------------ Recommender interface
+    def full_scores(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone.score(self.trajectory(inputs)["mu"])
+
+    def compute_loss(self, inputs, targets):
+        cfg = self.cfg
+        out = self.trajectory(inputs)
+        mu, sigma = out["mu"], out["sigma"]
+        logits = self.backbone.score(mu)
+        l_rec = F.cross_entropy(logits.float(), targets)                       # Eq. 13
+        v_target = self.backbone.item_embeddings()[targets].detach()
+        l_diff = ((mu - v_target) ** 2).sum(-1).mean()                        # Eq. 7
+        loss = l_rec + cfg.alpha * l_diff
+        logs = {"rec": l_rec.item(), "diff": l_diff.item()}
+        if cfg.beta > 0:
+            eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
+            z = (mu.unsqueeze(1) + sigma.unsqueeze(1) * eps).detach()       # actions, Eq. 6
+            with torch.no_grad():
+                top1 = self.backbone.score(z).argmax(-1)                       # [B, G], Eq. 8
+                rewards = (top1 == targets[:, None]).float()                   # Eq. 9
+                adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
+            logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
+            l_align, info = grpo_loss(logp, logp.detach(), adv, cfg.eps_clip)           # Eq. 11, 21
+            loss = loss + cfg.beta * l_align
+            logs.update(align=l_align.item(), reward=rewards.mean().item(),
+                        informative_groups=(rewards.std(-1) > 0).float().mean().item(), **info)
+        logs["loss"] = loss.item()
+        return loss, logs
