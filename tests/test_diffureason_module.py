@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +68,20 @@ def test_registry_entry_and_bad_settings():
         DiffuReasonSettings(group_size=1)
     with pytest.raises(ValueError, match="divisible"):
         DiffuReason(SASRec(SASRecConfig(d_model=12, n_heads=2, d_ff=8), 30, 6))
+
+
+def test_probes_shapes_and_consistency():
+    from drlib.data import make_synthetic, split_leave_one_out
+    from drlib.evaluate import compute_ranks
+    from drlib.probes import group_metrics, stage_names, stage_ranks, stage_similarity
+    ds = split_leave_one_out("syn", make_synthetic(n_users=80, n_items=30, max_len=12, seed=0), max_len=6,
+                             n_items=30)
+    m = _model().eval()
+    ranks = stage_ranks(m, ds.test, batch_size=32)
+    assert ranks.shape == (80, 4)
+    assert (ranks[:, -1] == compute_ranks(m.full_scores, ds.test)).all()   # last stage = the model's output
+    sim = stage_similarity(m, ds.test, batch_size=32)
+    assert sim.shape == (4, 4) and np.allclose(np.diag(sim), 1.0, atol=1e-5) and np.allclose(sim, sim.T)
+    g = group_metrics(ranks, ds, stage_names(m))
+    assert len(g) == 2 * 4 * 4 and g[g.grouping == "user"].groupby("stage").n.sum().eq(80).all()
+

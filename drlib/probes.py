@@ -1,0 +1,66 @@
+"""Probes of Sec. 4.6 on a trained DiffuReason model: where along the trajectory the target's rank improves.
+
+* :func:`stage_ranks`: the target's rank decoded from each thinking token ``tau_1..tau_R`` and from the
+  diffusion output ``mu`` (Fig. 4, top).
+* :func:`stage_similarity`: mean cosine similarity between those representations (Fig. 4, bottom).
+* :func:`group_metrics`: metrics per user group (history length) and item group (target popularity) at each
+  stage (Fig. 5 / Fig. 7).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.split import SeqDataset
+from .data.stats import item_groups, user_groups
+from .evaluate import compute_ranks, metrics_from_ranks, trim_padding
+
+
+def stage_names(model) -> list[str]:
+    return [f"step {r + 1}" for r in range(model.cfg.reasoning_steps)] + ["diffusion"]
+
+
+def _stage_latent(model, x: torch.Tensor, stage: int) -> torch.Tensor:
+    out = model.trajectory(x)
+    return out["mu"] if stage == out["tau"].shape[1] else out["tau"][:, stage]
+
+
+@torch.no_grad()
+def stage_ranks(model, split, batch_size: int = 1024, mask_history: bool = True, device="cpu") -> np.ndarray:
+    """0-based target ranks ``[U, R + 1]``: one column per thinking token, the last for the diffusion output."""
+    model.eval()
+    cols = []
+    for s in range(len(stage_names(model))):
+        cols.append(compute_ranks(lambda x, s=s: model.backbone.score(_stage_latent(model, x, s)), split,
+                                  batch_size, mask_history, device))
+    return np.stack(cols, 1)
+
+
+@torch.no_grad()
+def stage_similarity(model, split, batch_size: int = 1024, device="cpu") -> np.ndarray:
+    """Mean over users of the cosine-similarity matrix ``[R + 1, R + 1]`` between ``tau_1..tau_R`` and ``mu``."""
+    model.eval()
+    total, n = None, 0
+    for start in range(0, len(split), batch_size):
+        x = trim_padding(torch.from_numpy(split.inputs[start:start + batch_size])).to(device)
+        out = model.trajectory(x)
+        reps = torch.nn.functional.normalize(torch.cat([out["tau"], out["mu"][:, None]], 1), dim=-1)
+        sims = (reps @ reps.transpose(1, 2)).sum(0).double().cpu()
+        total = sims if total is None else total + sims
+        n += len(x)
+    return (total / n).numpy()
+
+
+def group_metrics(ranks: np.ndarray, ds: SeqDataset, names: list[str], ks=(5, 10)) -> pd.DataFrame:
+    """Metrics per (grouping, group, stage) from :func:`stage_ranks` output on the test split."""
+    ug = user_groups(ds)[ds.test.users]
+    ig = item_groups(ds)[ds.test.targets]
+    rows = []
+    for grouping, labels, prefix in (("user", ug, "UG"), ("item", ig, "IG")):
+        for g in range(4):
+            sel = labels == g
+            for s, name in enumerate(names):
+                rows.append({"grouping": grouping, "group": f"{prefix}-{g}", "stage": name, "n": int(sel.sum()),
+                             **metrics_from_ranks(ranks[sel, s], ks)})
+    return pd.DataFrame(rows)
