@@ -103,8 +103,7 @@ class DiffuReason(Recommender):
         cfg = self.cfg
         out = self.trajectory(inputs)
         mu, sigma = out["mu"], out["sigma"]
-        logits = self.backbone.score(mu)
-        l_rec = F.cross_entropy(logits.float(), targets)                       # Eq. 13
+        l_rec = self.backbone.next_item_loss(mu, targets)                      # Eq. 13
         v_target = self.backbone.item_embeddings()[targets].detach()
         l_diff = ((mu - v_target) ** 2).sum(-1).mean()                        # Eq. 7
         loss = l_rec + cfg.alpha * l_diff
@@ -113,7 +112,7 @@ class DiffuReason(Recommender):
             eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
             z = (mu.unsqueeze(1) + sigma.unsqueeze(1) * eps).detach()       # actions, Eq. 6
             with torch.no_grad():
-                top1 = self.backbone.score(z).argmax(-1)                       # [B, G], Eq. 8
+                top1 = self.backbone.top1(z)                                   # [B, G], Eq. 8
                 rewards = (top1 == targets[:, None]).float()                   # Eq. 9
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
             logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
