@@ -11,10 +11,20 @@ from .utils import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 OUT = REPO_ROOT / "book" / "generated"
+_SMOKE = {"profile": "smoke", "overrides": ["train.epochs=2", "model.module.diffusion_steps=4"]}
 SMOKE_PARAMS = {
     "01_datasets": {"datasets": ["synthetic"]},
     "02_main_table": {"profile": "smoke", "datasets": ["synthetic"], "seeds": [0], "train_missing": True,
-                      "experiment": "smoke"},
+                      "overrides": ["train.epochs=2"]},
+    "03_ablations": {**_SMOKE, "dataset": "synthetic", "rows": ["DiffuReason", "w/o RL", "with KL"],
+                     "train_missing": True},
+    "04_efficiency": {"profile": "smoke", "dataset": "synthetic", "n_batches": 2, "warmup": 1,
+                      "measure_missing": True},
+    "05_sensitivity": {**_SMOKE, "dataset": "synthetic", "values": {"alphas": [0.0, 1.0], "betas": [1.0],
+                       "reasoning_steps": [1], "group_sizes": [4]}, "train_missing": True},
+    "06_trajectories": {**_SMOKE, "dataset": "synthetic", "train_missing": True},
+    "07_sparsity_groups": {"profile": "smoke", "overrides": ["train.epochs=2"], "dataset": "synthetic",
+                           "train_missing": True},
 }
 
 
@@ -28,7 +38,7 @@ def execute_all(out_dir: str | Path = OUT, smoke: bool = False, only: list[str] 
             continue
         params = SMOKE_PARAMS.get(nb.stem, {}) if smoke else {}
         target = out_dir / nb.name
-        tmp = out_dir / f".{nb.name}.part"
+        tmp = out_dir / f".{nb.stem}.part.ipynb"
         pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(REPO_ROOT), progress_bar=False,
                             kernel_name="python3")
         tmp.replace(target)      # a failed run leaves the previous page intact

@@ -24,7 +24,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-path", default=None, help="file or folder with the data (else $DRLIB_DATA, "
                    "../shared/data, then the user cache)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--experiment", default="main", help="results/<experiment>/ folder (default: main)")
+    p.add_argument("--experiment", default=None,
+                   help="results/<experiment>/ folder (default: main, or ablation with --ablation)")
+    p.add_argument("--ablation", default=None, metavar="ROW",
+                   help="a row of Table 3 for a DiffuReason model: " + ", ".join(repr(a) for a in _ablations()))
+
+
+def _ablations():
+    from .diffureason.ablations import ABLATIONS
+    return list(ABLATIONS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:12s} {e.label:16s} {e.description}")
             return 0
         seeds = args.seed if isinstance(args.seed, list) else [args.seed]
-        cfgs = [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, args.experiment,
-                              args.data_path, args.device) for s in seeds]
+        experiment = args.experiment or ("ablation" if args.ablation else "main")
+        cfgs = [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
+                              args.data_path, args.device, args.ablation) for s in seeds]
         if args.cmd == "config":
             print(json.dumps({"run_id": cfgs[0].run_id, "config_hash": cfgs[0].config_hash,
                               "label": cfgs[0].label, **cfgs[0].to_dict()}, indent=2, default=list))

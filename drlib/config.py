@@ -83,18 +83,24 @@ class RunConfig:
     train: TrainConfig
     eval: EvalConfig = field(default_factory=EvalConfig)
     experiment: str = "main"       # folder under results/; not part of the hash
+    variant: str | None = None     # an ablation's row name (Table 3), stored as the label; not part of the hash
 
     @property
     def label(self) -> str:
-        return get_model_entry(self.model_name).label
+        return self.variant or get_model_entry(self.model_name).label
 
     def to_dict(self) -> dict:
+        """The config as stored in a record: ``model`` is the registry name, ``model_config`` its settings."""
         d = dataclasses.asdict(self)
         return {"dataset": self.data.dataset, "model": self.model_name, "profile": self.profile,
-                "seed": self.seed, **{k: d[k] for k in ("data", "model", "train", "eval")}}
+                "seed": self.seed, "data": d["data"], "model_config": d["model"], "train": d["train"],
+                "eval": d["eval"]}
 
     def hash_dict(self) -> dict:
+        # The hashed layout (kept stable so stored results keep their ids): the model's settings under
+        # "model"; the registry name enters through those settings' structure and through the run id.
         d = self.to_dict()
+        d["model"] = d.pop("model_config")
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("path", "verify")}
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads")}
         return d
@@ -127,8 +133,11 @@ def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
 
 def make_config(model: str = "sasrec", dataset: str | None = None, profile: str = "cpu", seed: int = 0,
                 overrides: typing.Sequence[str] = (), experiment: str = "main", data_path: str | None = None,
-                device: str | None = None) -> RunConfig:
+                device: str | None = None, ablation: str | None = None) -> RunConfig:
     """Build a :class:`RunConfig` from a profile and ``section.field=value`` overrides.
+
+    ``ablation`` names a row of Table 3 (:data:`drlib.diffureason.ablations.ABLATIONS`): its overrides are
+    applied before ``overrides`` and the row name becomes the label (``"w/o RL"`` -> ``"w/o RL"``).
 
     >>> make_config("sasrec", "beauty", "cpu", overrides=["train.lr=5e-4"]).train.lr
     0.0005
@@ -141,6 +150,11 @@ def make_config(model: str = "sasrec", dataset: str | None = None, profile: str 
     cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
                     model=entry.config_from_backbone_kwargs(m_kw),
                     train=train, experiment=experiment)
+    if ablation is not None:
+        from .diffureason.ablations import ablation_overrides
+        if not hasattr(cfg.model, "module"):
+            raise ValueError(f"--ablation applies to DiffuReason models (e.g. diffureason-s), not {model!r}")
+        cfg = dataclasses.replace(apply_overrides(cfg, ablation_overrides(ablation)), variant=ablation)
     return apply_overrides(cfg, overrides)
 
 

@@ -64,3 +64,52 @@ def group_metrics(ranks: np.ndarray, ds: SeqDataset, names: list[str], ks=(5, 10
                 rows.append({"grouping": grouping, "group": f"{prefix}-{g}", "stage": name, "n": int(sel.sum()),
                              **metrics_from_ranks(ranks[sel, s], ks)})
     return pd.DataFrame(rows)
+
+
+EXPERIMENT = "probes"
+
+
+def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch_size: int = 1024) -> dict | None:
+    """Run the probes on the trained model of ``cfg`` and store them in ``results/probes/<run-id>.json``.
+
+    Needs the weights a finished run keeps under ``runs/`` (``model.pt``, not committed); returns the stored
+    record when there is one (unless ``force``), ``None`` when neither a record nor the weights exist.
+    For a model without a trajectory (a plain backbone) only the final ranks and group metrics are stored,
+    which the sparsity-group figures use as the baseline.
+    """
+    import datetime as _dt
+    import json
+    from pathlib import Path
+
+    from .results import results_dir
+    from .runner import get_dataset, load_trained_model
+    from .utils import atomic_write_json, env_info, pick_device
+
+    path = Path(results_root or results_dir()) / EXPERIMENT / f"{cfg.run_id}.json"
+    if path.exists() and not force:
+        return json.loads(path.read_text())
+    model = load_trained_model(cfg, runs_root)
+    if model is None:
+        return None
+    device = pick_device(cfg.train.device)
+    model.to(device)
+    ds = get_dataset(cfg)
+    if hasattr(model, "trajectory"):
+        names = stage_names(model)
+        ranks = stage_ranks(model, ds.test, batch_size, cfg.eval.mask_history, device)
+        sim = stage_similarity(model, ds.test, batch_size, device).tolist()
+    else:
+        names = ["final"]
+        ranks = compute_ranks(model.full_scores, ds.test, batch_size, cfg.eval.mask_history, device)[:, None]
+        sim = None
+    groups = group_metrics(ranks, ds, names, cfg.eval.ks)
+    sample = np.sort(np.random.default_rng(0).choice(len(ranks), size=min(300, len(ranks)), replace=False))
+    rec = {"label": cfg.label, "run_id": cfg.run_id, "experiment": EXPERIMENT, "config": cfg.to_dict(),
+           "config_hash": cfg.config_hash, "stages": names,
+           "stage_metrics": {n: metrics_from_ranks(ranks[:, s], cfg.eval.ks) for s, n in enumerate(names)},
+           "similarity": sim, "groups": groups.to_dict(orient="records"),
+           "median_rank": {n: float(np.median(ranks[:, s])) for s, n in enumerate(names)},
+           "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist(),
+           "env": env_info(device), "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_json(path, rec)
+    return rec

@@ -62,3 +62,27 @@ def compare_with_paper(experiment: str = "main", profile: str | None = None) -> 
                          "ours (mean)": r[m], "ours (std)": r[f"{m} std"], "seeds": int(r.seeds),
                          "paper": p, "ours - paper": r[m] - p})
     return pd.DataFrame(rows)
+
+
+def improvement(records: list[dict], base_label: str, new_label: str, split: str = "test") -> pd.DataFrame:
+    """Per dataset and metric: base and new means over seeds, the difference, and the relative change in %.
+
+    Also the per-seed paired differences' mean and std where both models ran the same seeds.
+    """
+    df = records_frame(records, split)
+    rows = []
+    if df.empty:
+        return pd.DataFrame(rows)
+    for d, g in df.groupby("dataset"):
+        a, b = g[g.label == base_label].set_index("seed"), g[g.label == new_label].set_index("seed")
+        if a.empty or b.empty:
+            continue
+        common = a.index.intersection(b.index)
+        for m in METRICS:
+            diff = (b.loc[common, m] - a.loc[common, m]) if len(common) else pd.Series(dtype=float)
+            rows.append({"dataset": d, "metric": m, base_label: a[m].mean(), new_label: b[m].mean(),
+                         "difference": b[m].mean() - a[m].mean(),
+                         "improvement %": 100 * (b[m].mean() / a[m].mean() - 1),
+                         "paired seeds": len(common),
+                         "paired diff std": diff.std(ddof=1) if len(common) > 1 else float("nan")})
+    return pd.DataFrame(rows)

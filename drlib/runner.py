@@ -92,7 +92,8 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
         "history": res.history,
         "env": env_info(device),
         "command": command or (f"python -m drlib train --dataset {cfg.data.dataset} --model {cfg.model_name} "
-                    f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"),
+                    f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"
+                    + (f" --ablation '{cfg.variant}'" if cfg.variant else "")),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     record = json.loads(json.dumps(record))   # exactly what a later load returns (tuples -> lists)

@@ -103,6 +103,12 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
         t_epoch = time.perf_counter()
+        if model.start_epoch(epoch):
+            state["bad_epochs"] = 0
+            if state["best_model"] is not None:
+                model.load_state_dict(state["best_model"])
+            log(f"epoch {epoch + 1}: a new training phase starts from the best checkpoint so far "
+                f"(epoch {state['best_epoch'] + 1}); early-stopping patience restarted")
         batches = epoch_batches(lengths, cfg.batch_size, torch.Generator().manual_seed(seed * 1_000_003 + epoch),
                                 cfg.length_buckets)
         n_batches = len(batches)

@@ -85,3 +85,74 @@ def test_probes_shapes_and_consistency():
     g = group_metrics(ranks, ds, stage_names(m))
     assert len(g) == 2 * 4 * 4 and g[g.grouping == "user"].groupby("stage").n.sum().eq(80).all()
 
+
+
+def test_sample_rewards_hit_at_k_and_mrr_with_ties():
+    from drlib.diffureason.module import sample_rewards
+    # two users, two samples each, three real items (ids 1..3; column j = item j+1)
+    logits = torch.tensor([[[0.1, 0.9, 0.2], [0.5, 0.5, 0.1]],
+                           [[0.3, 0.2, 0.1], [0.0, 0.0, 0.0]]])
+    targets = torch.tensor([2, 1])
+    assert sample_rewards(logits, targets, "hit@1").tolist() == [[1.0, 0.0], [1.0, 0.0]]  # tie -> no hit
+    assert sample_rewards(logits, targets, "hit@2").tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    assert torch.allclose(sample_rewards(logits, targets, "mrr"), torch.tensor([[1.0, 0.5], [1.0, 1 / 3]]))
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    from drlib.diffureason.module import gaussian_kl
+    g = torch.Generator().manual_seed(0)
+    mu, mu0 = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g)
+    s, s0 = torch.rand(4, 5, generator=g) + 0.1, torch.rand(4, 5, generator=g) + 0.1
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, s), torch.distributions.Normal(mu0, s0))
+    assert torch.allclose(gaussian_kl(mu, s, mu0, s0), ref.sum(-1), atol=1e-5)
+
+
+def test_kl_reference_is_the_model_at_epoch_start():
+    m = _model(kl_weight=0.1).train()
+    m.start_epoch(0)
+    _, logs = m.compute_loss(X, Y)
+    assert logs["kl"] < 1e-6          # same weights, same noise and dropout masks -> identical policy
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    loss, _ = m.compute_loss(X, Y)
+    loss.backward()
+    opt.step()
+    _, logs = m.compute_loss(X, Y)
+    assert logs["kl"] > 1e-4          # the reference stayed behind
+    assert not any(p.requires_grad for p in m._reference.parameters())
+    assert not any(k.startswith("_reference") for k in m.state_dict())
+    m.start_epoch(1)
+    _, logs = m.compute_loss(X, Y)
+    assert logs["kl"] < 1e-6
+
+
+def test_two_stage_switches_from_mse_pretraining_to_rl():
+    m = _model(two_stage_epochs=2).train()
+    assert m.start_epoch(0) is False
+    loss, logs = m.compute_loss(X, Y)
+    assert "align" not in logs and math.isclose(loss.item(), logs["rec"] + logs["diff"], rel_tol=1e-5)
+    assert m.start_epoch(2) is True
+    loss, logs = m.compute_loss(X, Y)
+    assert "align" in logs and math.isclose(loss.item(), logs["rec"] + logs["align"], rel_tol=1e-5, abs_tol=1e-6)
+    with pytest.raises(ValueError):
+        DiffuReasonSettings(two_stage_epochs=2, beta=0.0)
+    with pytest.raises(ValueError):
+        DiffuReasonSettings(reward="hit@0")
+
+
+def test_every_table3_row_is_a_config_that_builds_what_it_names():
+    from drlib.config import make_config
+    from drlib.diffureason.ablations import ABLATIONS
+    for row in ABLATIONS:
+        cfg = make_config("diffureason-s", "synthetic", "smoke", ablation=row)
+        assert cfg.label == row and cfg.experiment == "main"
+        m = build_model(cfg.model_name, cfg.model, 30, 6)
+        s = m.cfg
+        assert (s.reasoning_steps == 1) == ("CoT" in row)
+        assert hasattr(m, "denoiser") != ("w/o Diffusion" in row)
+        assert (s.beta == 0) == ("RL" in row and "w/o" in row)
+        assert (s.alpha == 0) == (row == "w/o MSE")
+        assert (s.kl_weight > 0) == (row == "with KL") and (s.two_stage_epochs > 0) == (row == "with Two-stage")
+    base = make_config("diffureason-s", "synthetic", "smoke")
+    assert make_config("diffureason-s", "synthetic", "smoke", ablation="DiffuReason").config_hash == base.config_hash
+    with pytest.raises(KeyError):
+        make_config("diffureason-s", "synthetic", "smoke", ablation="w/o everything")

@@ -71,8 +71,13 @@ def test_smoke_training_learns_planted_structure(tmp_results):
     assert again == rec and calls and calls[0].startswith("stored")
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("model", ["sasrec", "diffureason-s two-stage + KL"])
+def test_killed_run_resumes_to_the_same_result(tmp_path, model):
     cfg = smoke(**{"train.epochs": 4, "train.patience": "none"})
+    if model != "sasrec":   # phases and a per-epoch reference policy must survive a resume too
+        cfg = make_config("diffureason-s", "synthetic", "smoke", overrides=[
+            "train.epochs=4", "train.patience=none", "model.module.two_stage_epochs=2",
+            "model.module.kl_weight=0.1", "model.module.diffusion_steps=4"])
     ds = get_dataset(cfg)
 
     def train(ckpt, interrupt_after=None):
@@ -87,6 +92,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
             return None, None
         return model, res
 
+    logs = []
     ref_model, ref = train(tmp_path / "a.pt")
     assert train(tmp_path / "b.pt", interrupt_after=2) == (None, None)
     model, res = train(tmp_path / "b.pt")

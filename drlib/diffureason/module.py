@@ -18,9 +18,17 @@ injected at each intermediate training step, ``k_t = sqrt(1 - alpha_bar_{t-1})``
 with almost the full ``sigma``, the last steps are nearly deterministic, as in DDPM's posterior variance
 that shrinks towards ``t = 0``. The policy samples of step 3 always use the full ``sigma``. With
 ``schedule_scales_noise=False`` every step samples with the full ``sigma`` (Algorithm 1 literally).
+
+Table 3's extra rows: ``kl_weight > 0`` adds ``KL(pi_theta || pi_ref)`` (analytic, diagonal Gaussians), where
+``pi_ref`` is a frozen copy of the whole model taken at the start of each epoch and run on the same noise
+and dropout masks. ``two_stage_epochs = E`` trains ``L_rec + alpha L_diff`` for ``E`` epochs, then, from the
+best checkpoint so far, ``L_rec + beta L_align`` (the MSE term dropped). With one policy update per batch the
+GRPO ratio is exactly 1, so clipping never acts (the paper's behaviour, kept); ``reward`` can replace the
+sparse Hit@1 by Hit@K or the target's reciprocal rank.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -49,12 +57,41 @@ class DiffuReasonSettings:
     beta: float = 1.0               # L_align weight (0 = "w/o RL")
     eps_clip: float = 0.2           # Eq. 11 (not given in the paper; PPO's usual value)
     eps_adv: float = 1e-6           # Eq. 10
+    reward: str = "hit@1"           # Eq. 9 (paper); "hit@K" or "mrr" (1/rank of the target, dense) as options
+    kl_weight: float = 0.0          # "with KL" (Table 3): 0.1; reference = the model at the start of the epoch
+    two_stage_epochs: int = 0       # "with Two-stage": epochs of MSE pre-training before RL fine-tuning; 0 = off
 
     def __post_init__(self):
         if self.reasoning_steps < 1 or self.diffusion_steps < 1 or self.group_size < 2:
             raise ValueError(f"need reasoning_steps >= 1, diffusion_steps >= 1 and group_size >= 2: {self}")
         if self.alpha < 0 or self.beta < 0 or not 0 < self.eps_clip < 1:
             raise ValueError(f"alpha and beta must be >= 0 and eps_clip in (0, 1): {self}")
+        if self.kl_weight < 0 or self.two_stage_epochs < 0:
+            raise ValueError(f"kl_weight and two_stage_epochs must be >= 0: {self}")
+        if (self.kl_weight > 0 or self.two_stage_epochs > 0) and self.beta == 0:
+            raise ValueError("kl_weight and two_stage_epochs act on the RL term; they make no sense with beta=0")
+        if self.reward != "mrr" and not (self.reward.startswith("hit@") and self.reward[4:].isdigit()
+                                         and int(self.reward[4:]) >= 1):
+            raise ValueError(f"reward must be 'hit@K' (K >= 1) or 'mrr', got {self.reward!r}")
+
+
+def sample_rewards(logits: torch.Tensor, targets: torch.Tensor, kind: str = "hit@1") -> torch.Tensor:
+    """Eq. 9 generalised. ``logits`` ``[B, G, N-1]`` over real items, ``targets`` ``[B]`` item ids -> ``[B, G]``.
+
+    The target's rank counts ties against the sample (as the evaluation does), so ``hit@1`` is 1 only when
+    the target alone scores highest, i.e. ``argmax == target``.
+    """
+    B, G, _ = logits.shape
+    tgt = logits.gather(-1, (targets - 1).view(B, 1, 1).expand(B, G, 1))
+    rank = (logits >= tgt).sum(-1)                                      # 1 = top
+    if kind == "mrr":
+        return 1.0 / rank.float()
+    return (rank <= int(kind[4:])).float()
+
+
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, mu_ref: torch.Tensor, sigma_ref: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, sigma^2) || N(mu_ref, sigma_ref^2))`` for diagonal Gaussians, summed over the last dim."""
+    return (torch.log(sigma_ref / sigma) + (sigma ** 2 + (mu - mu_ref) ** 2) / (2 * sigma_ref ** 2) - 0.5).sum(-1)
 
 
 class DiffuReason(Recommender):
@@ -72,6 +109,26 @@ class DiffuReason(Recommender):
             self.register_buffer("noise_scale", torch.sqrt(1 - self.schedule.alpha_bars()).float(), persistent=False)
         else:
             self.sigma_head = nn.Linear(d, d)   # w/o Diffusion: mu = c, sigma from c
+        self._epoch = 0
+        object.__setattr__(self, "_reference", None)   # not a submodule: never saved, rebuilt every epoch
+
+    # ------------------------------------------------------------------ phases (two-stage, KL reference)
+    def in_rl_phase(self) -> bool:
+        return self.cfg.beta > 0 and self._epoch >= self.cfg.two_stage_epochs
+
+    def start_epoch(self, epoch: int) -> bool:
+        """Two-stage: RL starts at ``two_stage_epochs``. KL: the reference policy is refreshed here."""
+        self._epoch = epoch
+        if self.cfg.kl_weight > 0 and self.in_rl_phase():
+            self._refresh_reference()
+        return self.cfg.two_stage_epochs > 0 and epoch == self.cfg.two_stage_epochs
+
+    def _refresh_reference(self):
+        object.__setattr__(self, "_reference", None)
+        ref = copy.deepcopy(self)
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        object.__setattr__(self, "_reference", ref)
 
     # ------------------------------------------------------------------ stages
     def trajectory(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -101,24 +158,49 @@ class DiffuReason(Recommender):
 
     def compute_loss(self, inputs, targets):
         cfg = self.cfg
+        rl = self.in_rl_phase()
+        rng = _rng_state(inputs.device)
         out = self.trajectory(inputs)
         mu, sigma = out["mu"], out["sigma"]
         l_rec = self.backbone.next_item_loss(mu, targets)                      # Eq. 13
         v_target = self.backbone.item_embeddings()[targets].detach()
         l_diff = ((mu - v_target) ** 2).sum(-1).mean()                        # Eq. 7
-        loss = l_rec + cfg.alpha * l_diff
+        two_stage_rl = rl and cfg.two_stage_epochs > 0                         # stage 2 drops the MSE term
+        loss = l_rec + (0.0 if two_stage_rl else cfg.alpha) * l_diff
         logs = {"rec": l_rec.item(), "diff": l_diff.item()}
-        if cfg.beta > 0:
+        if rl:
             eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
             z = (mu.unsqueeze(1) + sigma.unsqueeze(1) * eps).detach()       # actions, Eq. 6
             with torch.no_grad():
-                top1 = self.backbone.top1(z)                                   # [B, G], Eq. 8
-                rewards = (top1 == targets[:, None]).float()                   # Eq. 9
+                rewards = sample_rewards(self.backbone.item_logits(z), targets, cfg.reward)   # Eq. 8-9
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
             logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
             l_align, info = grpo_loss(logp, logp.detach(), adv, cfg.eps_clip)           # Eq. 11, 21
             loss = loss + cfg.beta * l_align
             logs.update(align=l_align.item(), reward=rewards.mean().item(),
                         informative_groups=(rewards.std(-1) > 0).float().mean().item(), **info)
+            if cfg.kl_weight > 0:
+                if self._reference is None:
+                    self._refresh_reference()
+                with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices(inputs.device)):
+                    _set_rng_state(rng, inputs.device)                        # same noise and dropout masks
+                    ref = self._reference.train(self.training).trajectory(inputs)
+                kl = gaussian_kl(mu, sigma, ref["mu"], ref["sigma"]).mean()
+                loss = loss + cfg.kl_weight * kl
+                logs["kl"] = kl.item()
         logs["loss"] = loss.item()
         return loss, logs
+
+
+def _cuda_devices(device: torch.device) -> list:
+    return [device] if device.type == "cuda" else []
+
+
+def _rng_state(device: torch.device):
+    return (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _set_rng_state(state, device: torch.device):
+    torch.set_rng_state(state[0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state[1], device)

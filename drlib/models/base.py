@@ -65,6 +65,16 @@ class Recommender(nn.Module):
         """``inputs`` ``[B, L]`` -> scores ``[B, N]`` over the whole catalogue (deterministic, eval mode)."""
         raise NotImplementedError
 
+    def start_epoch(self, epoch: int) -> bool:
+        """Called by the training loop before epoch ``epoch`` (0-based), also after a resume.
+
+        A model whose objective changes with the epoch (a two-stage schedule, a reference policy refreshed
+        every epoch) acts here. Return ``True`` when a new training phase starts at this epoch: the loop then
+        restarts its early-stopping patience and the new phase starts from the best validation checkpoint so
+        far. The phase must be a function of ``epoch`` alone, so that a resumed run repeats it exactly.
+        """
+        return False
+
 
 class NextItemModel(Recommender):
     """A backbone used on its own: predict from the last hidden state with full-softmax cross-entropy."""

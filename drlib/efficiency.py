@@ -1,0 +1,112 @@
+"""Efficiency measurements for Table 6 and Fig. 2: training milliseconds per batch and test inference time.
+
+A training run's own timing depends on whatever else the machine was doing; these measurements are taken
+back to back, on the same batches, in one process, so that models can be compared. Each model is timed on
+``n_batches`` optimisation steps (after ``warmup`` untimed ones) of the same epoch-0 batches, then on one full
+pass of full-catalogue ranking over the test users. Weights are freshly initialised: a step costs the same
+whatever the weights (flushed denormals, see :func:`drlib.utils.configure_torch`).
+
+Records go to ``results/efficiency/<run-id>-b<n_batches>.json`` with the label, the config, the timing and
+the machine; a stored measurement is reused unless ``force``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+from .evaluate import timed_evaluate, trim_padding
+from .results import results_dir
+from .runner import build_for, get_dataset
+from .train import _sync, epoch_batches
+from .utils import atomic_write_json, configure_torch, env_info, pick_device
+
+EXPERIMENT = "efficiency"
+
+
+def _path(cfg: RunConfig, n_batches: int, root=None) -> Path:
+    return Path(root or results_dir()) / EXPERIMENT / f"{cfg.run_id}-b{n_batches}.json"
+
+
+def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool = False,
+              results_root: str | Path | None = None, log=print) -> dict:
+    """Time ``cfg``'s model: training ms/batch (mean over ``n_batches``) and total test inference seconds."""
+    if n_batches < 1 or warmup < 0:
+        raise ValueError(f"need n_batches >= 1 and warmup >= 0, got {n_batches}, {warmup}")
+    path = _path(cfg, n_batches, results_root)
+    if path.exists() and not force:
+        return json.loads(path.read_text())
+    configure_torch(cfg.train.num_threads)
+    device = pick_device(cfg.train.device)
+    ds = get_dataset(cfg)
+    model = build_for(cfg, ds).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    lengths = (ds.train_inputs != 0).sum(1)
+    batches = epoch_batches(lengths, cfg.train.batch_size, torch.Generator().manual_seed(0), cfg.train.length_buckets)
+    need = warmup + n_batches
+    if len(batches) < need:
+        batches = (batches * (need // len(batches) + 1))
+    inputs_all, targets_all = torch.from_numpy(ds.train_inputs), torch.from_numpy(ds.train_targets)
+    model.start_epoch(0)
+    times = []
+    for i, idx in enumerate(batches[:need]):
+        x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
+            loss, _ = model.compute_loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    _, eval_seconds = timed_evaluate(model, ds.test, ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size,
+                                     mask_history=cfg.eval.mask_history, device=device,
+                                     autocast_bf16=cfg.train.bf16)
+    ms = sorted(1000 * t for t in times)
+    rec = {"label": cfg.label, "run_id": cfg.run_id, "experiment": EXPERIMENT, "config": cfg.to_dict(),
+           "config_hash": cfg.config_hash,
+           "timing": {"train_ms_per_batch": sum(ms) / len(ms), "train_ms_per_batch_median": ms[len(ms) // 2],
+                      "n_batches": n_batches, "warmup": warmup, "batch_size": cfg.train.batch_size,
+                      "eval_seconds": eval_seconds, "n_test_users": len(ds.test)},
+           "env": env_info(device),
+           "command": f"drlib.efficiency.benchmark(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
+                      f"{cfg.profile!r}, {cfg.seed}, overrides=...), n_batches={n_batches}, warmup={warmup})",
+           "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_json(path, rec)
+    log(f"{cfg.label}: {rec['timing']['train_ms_per_batch']:.1f} ms/batch, test inference {eval_seconds:.2f} s")
+    return rec
+
+
+def relative_table(records: list[dict], baseline_label: str):
+    """One row per record: ms/batch and inference seconds, and both as multiples of ``baseline_label``'s."""
+    import pandas as pd
+    rows = [{"label": r["label"], "dataset": r["config"]["dataset"], "train_ms_per_batch": r["timing"]["train_ms_per_batch"],
+             "eval_seconds": r["timing"]["eval_seconds"], "device": r["env"].get("device", "")} for r in records]
+    df = pd.DataFrame(rows)
+    if not len(df):
+        return df
+    base = df[df.label == baseline_label]
+    if len(base):
+        df["train_x"] = df.train_ms_per_batch / base.train_ms_per_batch.iloc[0]
+        df["inference_x"] = df.eval_seconds / base.eval_seconds.iloc[0]
+    return df
+
+
+def table6_configs(dataset: str = "beauty", profile: str = "cpu", model: str = "diffureason-s",
+                   backbone: str = "sasrec", seed: int = 0, overrides=()) -> list[RunConfig]:
+    """The rows of Table 6 on our backbone: the backbone alone, R = 1..5 at G = 8, G = 2..16 at R = 3."""
+    from .config import make_config
+    import dataclasses
+    rows = [make_config(backbone, dataset, profile, seed, overrides, experiment=EXPERIMENT)]
+    settings = [(r, 8) for r in (1, 2, 3, 4, 5)] + [(3, g) for g in (2, 4, 16)]
+    for r, g in settings:
+        cfg = make_config(model, dataset, profile, seed, [*overrides, f"model.module.reasoning_steps={r}",
+                                                           f"model.module.group_size={g}"], experiment=EXPERIMENT)
+        rows.append(dataclasses.replace(cfg, variant=f"R={r}, G={g}"))
+    return rows

@@ -1,0 +1,61 @@
+"""The set of runs behind each paper artifact, and one way to fetch them: stored records, or training.
+
+Notebooks call these; so can users who want a table without the notebook. ``collect`` reads the results
+store and trains only what is missing when ``train_missing`` is true (the book build only reads).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from .config import RunConfig, make_config
+from .diffureason.ablations import ABLATIONS
+from .results import load_record
+
+
+def collect(cfgs: Iterable[RunConfig], train_missing: bool = False, progress: bool = False,
+            log=print) -> tuple[list[dict], list[RunConfig]]:
+    """(stored or newly trained records, configs still missing)."""
+    from .runner import run
+    found, missing = [], []
+    for cfg in cfgs:
+        rec = load_record(cfg)
+        if rec is None and cfg.experiment != "main":
+            # the same config (same hash) may have run as a main-table run: reuse it under this row's label
+            rec = load_record(dataclasses.replace(cfg, experiment="main"))
+            if rec is not None:
+                rec = {**rec, "label": cfg.label}
+        if rec is None and train_missing:
+            rec = run(cfg, progress=progress, log=log)
+        (found.append(rec) if rec is not None else missing.append(cfg))
+    return found, missing
+
+
+def main_table_configs(datasets=("beauty",), models=("sasrec", "diffureason-s"), profile="cpu",
+                       seeds=(0, 1, 2)) -> list[RunConfig]:
+    """Table 2: every (dataset, model, seed)."""
+    return [make_config(m, d, profile, s) for d in datasets for m in models for s in seeds]
+
+
+def ablation_configs(dataset="beauty", profile="cpu", seeds=(0,), model="diffureason-s",
+                     rows: Iterable[str] | None = None) -> list[RunConfig]:
+    """Table 3: one config per row and seed. The full model's row is the main-table run (same config hash)."""
+    out = []
+    for row in rows or ABLATIONS:
+        for s in seeds:
+            if row == "DiffuReason":
+                out.append(make_config(model, dataset, profile, s))
+            else:
+                out.append(make_config(model, dataset, profile, s, ablation=row))
+    return out
+
+
+def sensitivity_configs(dataset="beauty", profile="cpu", seed=0, model="diffureason-s",
+                        alphas=(0.0, 0.5, 1.0, 2.0), betas=(0.0, 0.5, 1.0, 2.0),
+                        reasoning_steps=(1, 2, 3, 4, 5), group_sizes=(2, 4, 8, 16)) -> dict[str, list[RunConfig]]:
+    """Fig. 3 (alpha, beta) and Fig. 2's quality curves (R, G): one config per value, others at defaults."""
+    def one(field, v):
+        cfg = make_config(model, dataset, profile, seed, [f"model.module.{field}={v}"], experiment="sensitivity")
+        return dataclasses.replace(cfg, variant=f"{field}={v}")
+    return {f: [one(f, v) for v in vals] for f, vals in
+            (("alpha", alphas), ("beta", betas), ("reasoning_steps", reasoning_steps), ("group_size", group_sizes))}
