@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", default=None, help="output folder (default: book/generated)")
     n.add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
 
+    e = sub.add_parser("efficiency", help="time the backbone and DiffuReason at R = 1..5, G = 2..16 (Table 6); "
+                       "stores results/efficiency/*.json")
+    e.add_argument("--dataset", default="beauty", choices=dataset_names(), metavar="NAME")
+    e.add_argument("--profile", default="cpu", choices=C.PROFILES)
+    e.add_argument("--batches", type=int, default=30, help="timed training steps per model (default 30)")
+    e.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    e.add_argument("--force", action="store_true", help="measure again even if stored")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
     d.add_argument("--data-path", default=None)
     return parser
@@ -73,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "datasets":
             return _datasets(args)
+        if args.cmd == "efficiency":
+            from .efficiency import benchmark, relative_table, table6_configs
+            cfgs = table6_configs(args.dataset, args.profile, overrides=args.overrides)
+            recs = [benchmark(c, args.batches, args.warmup, force=args.force) for c in cfgs]
+            print(relative_table(recs, recs[0]["label"]).to_string(index=False))
+            return 0
         if args.cmd == "notebooks":
             from .book import OUT, execute_all
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):

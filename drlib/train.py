@@ -113,7 +113,7 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                                 cfg.length_buckets)
         n_batches = len(batches)
         model.train()
-        losses = []
+        losses, extra = [], {}   # extra: the model's other per-batch logs, averaged into the epoch record
         batch_iter = range(n_batches)
         if progress:
             from tqdm.auto import tqdm
@@ -137,6 +137,9 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                 raise FloatingPointError(f"loss became {logs['loss']} at epoch {epoch + 1}, batch {b}; "
                                          "lower train.lr or set train.grad_clip")
             losses.append(logs["loss"])
+            for k, v in logs.items():
+                if k != "loss":
+                    extra[k] = extra.get(k, 0.0) + v
             if progress and b % 10 == 0:
                 batch_iter.set_postfix(loss=f"{logs['loss']:.4f}")
         valid = evaluate(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
@@ -149,7 +152,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         else:
             state["bad_epochs"] += 1
         epoch_seconds = time.perf_counter() - t_epoch
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds, **valid}
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds, **valid,
+               **{f"train_{k}": v / n_batches for k, v in extra.items()}}
         state["history"].append(rec)
         state["train_seconds"] += epoch_seconds
         state["batch_seconds"] += batch_time
@@ -160,7 +164,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         if state["epoch"] >= cfg.epochs:
             state["done"] = True
         log(f"epoch {epoch + 1:3d} loss {rec['loss']:.4f} valid {metric} {score:.4f}"
-            f"{' *' if improved else ''} ({epoch_seconds:.1f}s)")
+            f"{' *' if improved else ''} ({epoch_seconds:.1f}s)"
+            + "".join(f" {k[6:]} {v:.4g}" for k, v in rec.items() if k.startswith("train_")))
         if epoch_bar is not None:
             epoch_bar.update(1)
             epoch_bar.set_postfix(loss=f"{rec['loss']:.4f}", **{metric: f"{score:.4f}"})
