@@ -1,11 +1,11 @@
-# `make book` builds the Jupyter Book; `make test` runs the test suite.
+# `make book` builds the Jupyter Book; `make test` runs the test suite (installing chromium for the widget test).
 # Both create (or reuse) the virtual environment .venv with every pinned dependency.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.drlib-installed
 
-.PHONY: install book test clean-book
+.PHONY: install book test clean-book browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,19 @@ book: $(STAMP)
 	$(BIN)/python -m drlib notebooks
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests
+
+# Headless Chromium for the offline-widget check in tests/test_book.py (that test skips without it).
+# Installed from Debian's apt when missing and running as root; never fails the test run.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else \
+	    echo "note: chromium not found and apt-get unavailable (or not root); the browser test will be skipped"; \
+	  fi; }
 
 clean-book:
 	rm -rf book/_build

@@ -1,4 +1,4 @@
-"""Writes notebooks/03..07 (and rewrites 02) from the cell sources below. Run: python tools/make_notebooks.py
+"""Writes notebooks/03..08 (and rewrites 02) from the cell sources below. Run: python tools/make_notebooks.py
 
 The notebooks are the committed artefacts; this script only keeps their source easy to review.
 """
@@ -12,8 +12,9 @@ def write(name, cells):
     nb = nbf.v4.new_notebook()
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
     out = []
-    for kind, src, *tags in cells:
+    for i, (kind, src, *tags) in enumerate(cells):
         c = nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src)
+        c.id = f"{name[:2]}-cell-{i}"          # stable ids: regenerating gives no spurious diff
         if tags:
             c.metadata["tags"] = tags[0]
         out.append(c)
@@ -200,4 +201,62 @@ write("07_sparsity_groups", [
              "        ax2.set_ylabel('improvement %')\n"
              "    axes[0].legend(fontsize=8)\n    plt.tight_layout()\n"
              "else:\n    print('need probe records of both models; run the main table with train_missing=True')"),
+])
+
+write("08_explorer", [
+    ("md", "# Trajectory explorer\n\nOne test user at a time: the history the model reads, the target item, the target's rank "
+           "and the top-10 items when the catalogue is scored with each thinking token tau_1..tau_R and with the diffusion "
+           "output mu, the cosine similarity of these representations, and the G policy samples z_i = mu + sigma * eps_i "
+           "(Eq. 6) around the anchor mu with the target item's embedding, projected on their first two principal axes. "
+           "Ranks are 1-based with the user's history masked, as in the evaluation. Computed by `drlib.explorer` from the "
+           "kept weights of a trained run (`runs/`, not committed)."),
+    ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseed = 0\nmodel = 'diffureason-s'\noverrides = []\n"
+             "train_missing = False\nuser_index = 0\nn_offline = 8", ["parameters"]),
+    ("code", "import matplotlib.pyplot as plt\nimport ipywidgets as widgets\nfrom IPython.display import HTML, display\n"
+             "from drlib.config import make_config\nfrom drlib.experiments import collect\n"
+             "from drlib.runner import get_dataset, load_trained_model\n"
+             "from drlib.explorer import plot_view, user_view, view_html, view_png\n\n"
+             "cfg = make_config(model, dataset, profile, seed, overrides)\n"
+             "collect([cfg], train_missing=train_missing)\n"
+             "m = load_trained_model(cfg)\n"
+             "if m is None:\n"
+             "    sets = ''.join(f' --set {o}' for o in overrides)\n"
+             "    print(f'No kept weights for run {cfg.run_id} ({cfg.label} on {dataset}, profile {profile}, seed {seed}).\\n'\n"
+             "          f'Train it with:  python -m drlib train --model {model} --dataset {dataset} --profile {profile} '\n"
+             "          f'--seed {seed}{sets}\\nthen run this notebook again; the cells below are skipped.')\n"
+             "else:\n"
+             "    ds = get_dataset(cfg)\n"
+             "    test = ds.test\n"
+             "    user_index = min(max(user_index, 0), len(test) - 1)\n"
+             "    print(f'{cfg.label} on {dataset} ({profile} profile, seed {seed}): {len(test)} test users, '\n"
+             "          f'{ds.n_items} items, R = {m.cfg.reasoning_steps} thinking steps, G = {m.cfg.group_size} samples')"),
+    ("md", "## One user (static figure)\n\nThe default user, drawn once for readers without a running kernel."),
+    ("code", "if m is not None:\n"
+             "    view = user_view(m, test, user_index)\n"
+             "    display(HTML(view_html(view)))\n"
+             "    plot_view(view)\n"
+             "    plt.show()"),
+    ("md", "## Live explorer\n\nNeeds a running kernel (open the notebook in Jupyter): the slider picks any test user and the "
+           "views are recomputed. In the built book it shows its first user only; the explorer below works without a kernel."),
+    ("code", "if m is not None:\n"
+             "    row = widgets.IntSlider(value=user_index, min=0, max=len(test) - 1, description='test user',\n"
+             "                            continuous_update=False, layout=widgets.Layout(width='60%'))\n"
+             "    note = widgets.HTML(f'<i>{cfg.label} on {dataset}, profile {profile}, seed {seed}</i>')\n\n"
+             "    def show(row):\n"
+             "        v = user_view(m, test, row)\n"
+             "        display(HTML(view_html(v)))\n"
+             "        plot_view(v)\n"
+             "        plt.show()\n\n"
+             "    display(widgets.VBox([widgets.HBox([row, note]), widgets.interactive_output(show, {'row': row})]))"),
+    ("md", "## Offline explorer\n\nThe same views precomputed for `n_offline` users from `user_index` on; choosing a user "
+           "switches between them in the browser (`jslink`), so this one also works in the static book."),
+    ("code", "if m is not None:\n"
+             "    rows = list(range(user_index, min(user_index + n_offline, len(test))))\n"
+             "    views = [user_view(m, test, r) for r in rows]\n"
+             "    pick = widgets.Dropdown(options=[(f\"user {v['user']} (row {v['row']})\", i) for i, v in enumerate(views)],\n"
+             "                            value=0, description='test user')\n"
+             "    pages = widgets.Stack([widgets.VBox([widgets.HTML(view_html(v)), widgets.Image(value=view_png(v), format='png')])\n"
+             "                           for v in views], selected_index=0)\n"
+             "    widgets.jslink((pick, 'index'), (pages, 'selected_index'))\n"
+             "    display(widgets.VBox([pick, pages]))"),
 ])

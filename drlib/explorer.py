@@ -1,0 +1,226 @@
+"""Per-user views of a trained DiffuReason model, for the trajectory explorer (``notebooks/08_explorer``).
+
+Shapes: ``B`` users in a batch, ``L`` history length, ``R`` reasoning steps, ``S = R + 1`` stages (the thinking
+tokens ``tau_1..tau_R`` then the diffusion output ``mu``), ``d`` the model width, ``N = n_items + 1`` catalogue
+columns (column 0 is padding), ``G`` the policy's group size, ``k`` the top-k length.
+
+* :func:`stage_latents`: the ``S`` representations of each user, ``[B, S, d]``.
+* :func:`user_trajectories`: per user and stage, the target's rank and the top-k items (history masked as in the
+  evaluation), and the cosine similarity of the stages.
+* :func:`sample_cloud`: the ``G`` policy samples ``z_i = mu + sigma * eps_i`` around the anchor ``mu`` (Eq. 6),
+  the target's rank under each, and a 2-D PCA projection of ``[mu, z_1..z_G, v_target]``.
+* :func:`user_view` bundles these for one test user; :func:`plot_view`, :func:`view_html` and
+  :func:`view_png` draw it (the notebook's static figure and its widgets).
+
+>>> view = user_view(model, ds.test, row=0)                       # doctest: +SKIP
+>>> view["ranks"], view["top_items"].shape                          # doctest: +SKIP
+(array([412, 97, 15, 3]), (4, 10))
+"""
+from __future__ import annotations
+
+import html as _html
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.split import EvalSplit
+from .evaluate import target_ranks, trim_padding
+from .probes import stage_names
+
+
+def _batch(split: EvalSplit, rows) -> tuple[np.ndarray, torch.Tensor]:
+    rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+    return rows, trim_padding(torch.from_numpy(split.inputs[rows]))
+
+
+@torch.no_grad()
+def stage_latents(model, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``x`` int64 ``[B, L]`` (left-padded) -> (``[B, S, d]`` = ``tau_1..tau_R, mu``; the trajectory dict)."""
+    model.eval()
+    out = model.trajectory(x)
+    return torch.cat([out["tau"], out["mu"][:, None]], 1), out
+
+
+def masked_scores(model, latents: torch.Tensor, split: EvalSplit, rows: np.ndarray,
+                  mask_history: bool = True) -> torch.Tensor:
+    """Scores ``[B, ..., N]`` of ``latents`` ``[B, ..., d]`` with padding and (optionally) seen items at ``-inf``.
+
+    Row ``b`` of ``latents`` belongs to user ``rows[b]`` of ``split``; masking is the evaluation's
+    (:func:`drlib.evaluate.compute_ranks`), so ranks here match the stored metrics.
+    """
+    scores = model.backbone.score(latents).float()
+    scores[..., 0] = float("-inf")
+    if mask_history:
+        br, items = split.history_pairs(np.asarray(rows))
+        scores[torch.from_numpy(br), ..., torch.from_numpy(items)] = float("-inf")
+    return scores
+
+
+def _ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``scores`` ``[B, S, N]``, ``targets`` ``[B]`` -> 0-based ranks ``[B, S]`` (ties pessimistic)."""
+    B, S, N = scores.shape
+    return target_ranks(scores.reshape(B * S, N), targets.repeat_interleave(S)).reshape(B, S)
+
+
+@torch.no_grad()
+def user_trajectories(model, split: EvalSplit, rows, k: int = 10, mask_history: bool = True) -> dict:
+    """The trajectory of users ``rows`` (indices into ``split``) through the ``S`` stages.
+
+    Returns numpy arrays: ``rows`` ``[B]``, ``users`` ``[B]``, ``targets`` ``[B]``, ``ranks`` ``[B, S]`` (0-based
+    target rank per stage), ``top_items`` / ``top_scores`` ``[B, S, k]`` (item ids best first), ``similarity``
+    ``[B, S, S]`` (cosine between the stage representations), ``mu`` / ``sigma`` ``[B, d]``; and ``stages``
+    (the ``S`` names of :func:`drlib.probes.stage_names`).
+    """
+    rows, x = _batch(split, rows)
+    lat, out = stage_latents(model, x)                               # [B, S, d]
+    scores = masked_scores(model, lat, split, rows, mask_history)    # [B, S, N]
+    targets = torch.from_numpy(split.targets[rows])
+    top = scores.topk(min(k, scores.shape[-1] - 1), dim=-1)
+    rep = F.normalize(lat, dim=-1)
+    return {"rows": rows, "users": split.users[rows], "targets": split.targets[rows], "stages": stage_names(model),
+            "ranks": _ranks(scores, targets).numpy(), "top_items": top.indices.numpy(),
+            "top_scores": top.values.numpy(), "similarity": (rep @ rep.transpose(1, 2)).numpy(),
+            "mu": out["mu"].numpy(), "sigma": out["sigma"].numpy()}
+
+
+def history(split: EvalSplit, row: int) -> np.ndarray:
+    """The item ids ``[n]`` of the model input of user ``row``, oldest first (the last ``max_len`` items)."""
+    x = split.inputs[row]
+    return x[x != 0]
+
+
+def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``points`` ``[n, d]`` -> (coordinates ``[n, 2]`` on the top two principal axes, explained ratio ``[2]``)."""
+    X = np.asarray(points, dtype=np.float64)
+    X = X - X.mean(0)
+    _, s, vt = np.linalg.svd(X, full_matrices=False)
+    coords = X @ vt[:2].T
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    var = s ** 2
+    ratio = var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)
+    return coords, np.pad(ratio, (0, 2 - len(ratio)))
+
+
+@torch.no_grad()
+def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.ndarray, group_size: int | None = None,
+                 seed: int = 0, mask_history: bool = True) -> dict:
+    """The ``G`` policy samples around the anchor of user ``row`` and their 2-D PCA projection.
+
+    ``mu``, ``sigma`` ``[d]`` (from :func:`user_trajectories`); ``G`` defaults to ``model.cfg.group_size``.
+    Returns ``z`` ``[G, d]`` (``mu + sigma * eps``, ``eps ~ N(0, I)`` from ``seed``), ``sample_ranks`` ``[G]`` and
+    ``anchor_rank`` (0-based target ranks, history masked), ``sample_cos`` ``[G]`` (cosine of each ``z_i`` with
+    the target embedding), and the projection of ``[mu, z_1..z_G, v_target]``: ``anchor_xy`` ``[2]``,
+    ``samples_xy`` ``[G, 2]``, ``target_xy`` ``[2]``, ``explained`` ``[2]`` (variance ratio of the two axes).
+    """
+    G = int(group_size or model.cfg.group_size)
+    mu_t = torch.as_tensor(np.asarray(mu), dtype=torch.float32)
+    sigma_t = torch.as_tensor(np.asarray(sigma), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn(G, mu_t.shape[-1], generator=gen)
+    z = mu_t + sigma_t * eps                                          # [G, d]
+    target = int(split.targets[row])
+    v = model.backbone.item_embeddings()[target].detach().float()     # [d]
+    lat = torch.cat([mu_t[None], z])[None]                            # [1, 1 + G, d]
+    scores = masked_scores(model, lat, split, np.array([row]), mask_history)
+    ranks = _ranks(scores, torch.tensor([target]))[0].numpy()        # [1 + G]
+    xy, explained = pca_2d(torch.cat([mu_t[None], z, v[None]]).numpy())
+    return {"z": z.numpy(), "sample_ranks": ranks[1:], "anchor_rank": int(ranks[0]),
+            "sample_cos": F.cosine_similarity(z, v[None], dim=-1).numpy(),
+            "anchor_xy": xy[0], "samples_xy": xy[1:-1], "target_xy": xy[-1], "explained": explained}
+
+
+def user_view(model, split: EvalSplit, row: int, k: int = 10, mask_history: bool = True, seed: int = 0) -> dict:
+    """Everything the explorer shows for test user ``row``: :func:`user_trajectories` for that user (arrays
+    without the batch axis: ``ranks`` ``[S]``, ``top_items`` ``[S, k]``, ``similarity`` ``[S, S]``, ...),
+    ``history`` ``[n]``, ``row``, ``user``, ``target``, ``group_size`` and ``samples`` (:func:`sample_cloud`)."""
+    row = int(row)
+    t = user_trajectories(model, split, [row], k, mask_history)
+    view = {key: (val[0] if isinstance(val, np.ndarray) else val) for key, val in t.items()}
+    view.pop("rows"), view.pop("users"), view.pop("targets")
+    view.update(row=row, user=int(split.users[row]), target=int(split.targets[row]), history=history(split, row),
+                group_size=int(model.cfg.group_size))
+    view["samples"] = sample_cloud(model, split, row, view["mu"], view["sigma"], seed=seed,
+                                   mask_history=mask_history)
+    return view
+
+
+# ---------------------------------------------------------------------------------------------- drawing
+def view_table(view: dict):
+    """A ``pandas.DataFrame`` with one row per stage: the target's rank (1 = top) and the top-k items
+    (the target, when there, in brackets)."""
+    import pandas as pd
+    tgt = view["target"]
+    return pd.DataFrame({
+        "stage": view["stages"],
+        "target rank": [int(r) + 1 for r in view["ranks"]],
+        f"top {view['top_items'].shape[-1]} items": [
+            ", ".join(f"[{i}]" if i == tgt else str(i) for i in map(int, items)) for items in view["top_items"]],
+    }).set_index("stage")
+
+
+def view_html(view: dict, max_history: int = 20) -> str:
+    """HTML summary of a view: user, history (last ``max_history`` items), target, and :func:`view_table`."""
+    h = [int(i) for i in view["history"]]
+    shown = ", ".join(map(str, h[-max_history:]))
+    more = f"&hellip; ({len(h)} items) " if len(h) > max_history else ""
+    s = view["samples"]
+    return (f"<p><b>test user {view['user']}</b> (row {view['row']})<br>"
+            f"history, oldest first: {more}{_html.escape(shown)}<br>"
+            f"target item: <b>{view['target']}</b>; rank after diffusion: <b>{int(view['ranks'][-1]) + 1}</b>; "
+            f"ranks under the G = {view['group_size']} policy samples: "
+            f"{', '.join(str(int(r) + 1) for r in s['sample_ranks'])}</p>"
+            + view_table(view).to_html())
+
+
+def plot_view(view: dict, fig=None):
+    """Three panels for one user: target rank per stage, stage cosine similarities, and the G samples around
+    the anchor ``mu`` with the target embedding in the 2-D PCA plane. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    names, ranks = view["stages"], np.asarray(view["ranks"]) + 1
+    if fig is None:
+        fig = plt.figure(figsize=(12, 3.6))
+    a0, a1, a2 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.1]})
+    a0.plot(names, ranks, "o-", color="C0")
+    for x, r in enumerate(ranks):
+        a0.annotate(str(r), (x, r), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    a0.set(yscale="log", ylabel="target rank (1 = top)", title=f"user {view['user']}: target {view['target']}")
+    a0.invert_yaxis()
+    a0.yaxis.set_major_formatter(ScalarFormatter())
+    a0.yaxis.set_minor_formatter(NullFormatter())
+    a0.tick_params(axis="x", rotation=30)
+    im = a1.imshow(view["similarity"], vmin=-1, vmax=1, cmap="viridis")
+    S = len(names)
+    for i in range(S):
+        for j in range(S):
+            a1.text(j, i, f"{view['similarity'][i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="w" if view["similarity"][i, j] < 0.5 else "k")
+    a1.set(xticks=range(S), yticks=range(S), title="cosine similarity")
+    a1.set_xticklabels(names, rotation=30)
+    a1.set_yticklabels(names)
+    fig.colorbar(im, ax=a1, fraction=0.046)
+    s = view["samples"]
+    sc = a2.scatter(*s["samples_xy"].T, c=np.log10(np.asarray(s["sample_ranks"]) + 1), cmap="coolwarm", s=40,
+                    label=f"samples z_i (G = {len(s['sample_ranks'])})")
+    a2.scatter(*s["anchor_xy"], marker="*", s=200, color="k", label="anchor mu")
+    a2.scatter(*s["target_xy"], marker="X", s=120, color="C2", label="target embedding")
+    fig.colorbar(sc, ax=a2, fraction=0.046, label="log10 target rank")
+    ex = s["explained"]
+    a2.set(xlabel=f"PC1 ({ex[0]:.0%})", ylabel=f"PC2 ({ex[1]:.0%})", title="policy samples (PCA)")
+    a2.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def view_png(view: dict, dpi: int = 72) -> bytes:
+    """:func:`plot_view` rendered to PNG bytes (for an ``ipywidgets.Image``), the figure closed afterwards."""
+    import io
+
+    import matplotlib.pyplot as plt
+    fig = plot_view(view)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
