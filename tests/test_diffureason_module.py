@@ -156,3 +156,16 @@ def test_every_table3_row_is_a_config_that_builds_what_it_names():
     assert make_config("diffureason-s", "synthetic", "smoke", ablation="DiffuReason").config_hash == base.config_hash
     with pytest.raises(KeyError):
         make_config("diffureason-s", "synthetic", "smoke", ablation="w/o everything")
+
+
+@pytest.mark.parametrize("kind", ["hit@1", "hit@3", "mrr"])
+def test_chunked_latent_rewards_equal_the_reference(kind):
+    from drlib.diffureason.module import latent_rewards, sample_rewards
+    g = torch.Generator().manual_seed(0)
+    z, items = torch.randn(5, 4, 8, generator=g), torch.randn(41, 8, generator=g)
+    items[7] = items[9]                                  # a tie in the catalogue
+    targets = torch.tensor([7, 9, 1, 40, 3])
+    z[:, :2] = 3 * items[targets][:, None]                # two samples per user aimed at the target
+    ref = sample_rewards(z @ items[1:].t(), targets, kind)
+    assert torch.equal(latent_rewards(z, items, targets, kind, chunk=3), ref)
+    assert ref.sum() > 0
