@@ -211,7 +211,7 @@ write("08_explorer", [
            "Ranks are 1-based with the user's history masked, as in the evaluation. Computed by `drlib.explorer` from the "
            "kept weights of a trained run (`runs/`, not committed)."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseed = 0\nmodel = 'diffureason-s'\noverrides = []\n"
-             "train_missing = False\nuser_index = 0\nn_offline = 8", ["parameters"]),
+             "train_missing = False\nlive = False\nuser_index = 0\nn_offline = 8", ["parameters"]),
     ("code", "import matplotlib.pyplot as plt\nimport ipywidgets as widgets\nfrom IPython.display import HTML, display\n"
              "from drlib.config import make_config\nfrom drlib.experiments import collect\n"
              "from drlib.runner import get_dataset, load_trained_model\n"
@@ -236,9 +236,13 @@ write("08_explorer", [
              "    display(HTML(view_html(view)))\n"
              "    plot_view(view)\n"
              "    plt.show()"),
-    ("md", "## Live explorer\n\nNeeds a running kernel (open the notebook in Jupyter): the slider picks any test user and the "
-           "views are recomputed. In the built book it shows its first user only; the explorer below works without a kernel."),
-    ("code", "if m is not None:\n"
+    ("md", "## Live explorer\n\nNeeds a running kernel: open the notebook in Jupyter and set `live = True` in the parameters "
+           "cell; the slider then picks any test user and the views are recomputed. It is off when the notebook is executed "
+           "for the book (executing an `interactive_output` without a browser can hang nbclient, jupyter/nbclient#312); "
+           "the explorer below works without a kernel."),
+    ("code", "if m is not None and not live:\n"
+             "    print('live explorer off (set live = True in the parameters cell, in Jupyter)')\n"
+             "if m is not None and live:\n"
              "    row = widgets.IntSlider(value=user_index, min=0, max=len(test) - 1, description='test user',\n"
              "                            continuous_update=False, layout=widgets.Layout(width='60%'))\n"
              "    note = widgets.HTML(f'<i>{cfg.label} on {dataset}, profile {profile}, seed {seed}</i>')\n\n"
