@@ -7,6 +7,12 @@ STAMP  := $(VENV)/.drlib-installed
 
 .PHONY: install book test clean-book browser
 
+WIDGETS := book/_widgets/embed-amd.js
+
+# Offline widget scripts from the npm registry (pinned, sha256-checked); not tracked in git.
+$(WIDGETS):
+	bash tools/fetch_widget_js.sh
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -15,11 +21,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) $(WIDGETS)
 	$(BIN)/python -m drlib notebooks
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
 
-test: $(STAMP) browser
+test: $(STAMP) browser $(WIDGETS)
 	$(BIN)/python -m pytest tests
 
 # Headless Chromium for the offline-widget check in tests/test_book.py (that test skips without it).
