@@ -28,7 +28,7 @@ from .utils import atomic_write_json, configure_torch, env_info, pick_device
 EXPERIMENT = "efficiency"
 
 
-def _path(cfg: RunConfig, n_batches: int, root=None) -> Path:
+def record_path(cfg: RunConfig, n_batches: int, root=None) -> Path:
     return Path(root or results_dir()) / EXPERIMENT / f"{cfg.run_id}-b{n_batches}.json"
 
 
@@ -37,7 +37,7 @@ def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool 
     """Time ``cfg``'s model: training ms/batch (mean over ``n_batches``) and total test inference seconds."""
     if n_batches < 1 or warmup < 0:
         raise ValueError(f"need n_batches >= 1 and warmup >= 0, got {n_batches}, {warmup}")
-    path = _path(cfg, n_batches, results_root)
+    path = record_path(cfg, n_batches, results_root)
     if path.exists() and not force:
         return json.loads(path.read_text())
     configure_torch(cfg.train.num_threads)

@@ -85,9 +85,9 @@ write("04_efficiency", [
            "backbone on the machine named in each record."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nn_batches = 30\nwarmup = 5\noverrides = []\nmeasure_missing = False", ["parameters"]),
     ("code", "import json\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
-             "from drlib.efficiency import _path, benchmark, relative_table, table6_configs\n\n"
+             "from drlib.efficiency import record_path, benchmark, relative_table, table6_configs\n\n"
              "recs = []\nfor cfg in table6_configs(dataset, profile, overrides=overrides):\n"
-             "    p = _path(cfg, n_batches)\n"
+             "    p = record_path(cfg, n_batches)\n"
              "    if p.exists() or measure_missing:\n"
              "        recs.append(benchmark(cfg, n_batches, warmup))\n"
              "table = relative_table(recs, recs[0]['label'] if recs else '')\n"

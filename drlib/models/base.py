@@ -48,10 +48,6 @@ class Backbone(nn.Module):
         """Full-softmax cross-entropy (Eq. 13): ``latent`` ``[B, d]``, ``targets`` ``[B]`` (ids >= 1) -> scalar."""
         return F.cross_entropy(self.item_logits(latent).float(), targets - 1)
 
-    @torch.no_grad()
-    def top1(self, latent: torch.Tensor) -> torch.Tensor:
-        """``latent`` ``[..., d]`` -> the highest-scoring real item id ``[...]`` (never the padding item)."""
-        return self.item_logits(latent).argmax(-1) + 1
 
 
 class Recommender(nn.Module):
