@@ -169,3 +169,15 @@ def test_chunked_latent_rewards_equal_the_reference(kind):
     ref = sample_rewards(z @ items[1:].t(), targets, kind)
     assert torch.equal(latent_rewards(z, items, targets, kind, chunk=3), ref)
     assert ref.sum() > 0
+
+
+def test_mse_reduction_mean_is_the_squared_norm_over_d():
+    """Eq. 7 read as an MSE (mean over the d coordinates) differs from the squared norm by exactly 1/d."""
+    logs = {}
+    for red in ("mean", "sum"):
+        m = _model(diff_reduction=red, beta=0.0).train()
+        torch.manual_seed(3)
+        _, logs[red] = m.compute_loss(X, Y)
+    assert math.isclose(logs["sum"]["diff"], 16 * logs["mean"]["diff"], rel_tol=1e-5)
+    with pytest.raises(ValueError, match="diff_reduction"):
+        DiffuReasonSettings(diff_reduction="max")

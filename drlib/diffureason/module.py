@@ -54,6 +54,7 @@ class DiffuReasonSettings:
     denoiser_dropout: float = 0.1   # C.1.2
     group_size: int = 8             # G (Table 5)
     alpha: float = 1.0              # L_diff weight (0 = "w/o MSE")
+    diff_reduction: str = "mean"    # Eq. 7 as an MSE: "mean" over the d coordinates; "sum" = the squared norm
     beta: float = 1.0               # L_align weight (0 = "w/o RL")
     eps_clip: float = 0.2           # Eq. 11 (not given in the paper; PPO's usual value)
     eps_adv: float = 1e-6           # Eq. 10
@@ -70,6 +71,8 @@ class DiffuReasonSettings:
             raise ValueError(f"kl_weight and two_stage_epochs must be >= 0: {self}")
         if (self.kl_weight > 0 or self.two_stage_epochs > 0) and self.beta == 0:
             raise ValueError("kl_weight and two_stage_epochs act on the RL term; they make no sense with beta=0")
+        if self.diff_reduction not in ("mean", "sum"):
+            raise ValueError(f"diff_reduction must be 'mean' or 'sum', got {self.diff_reduction!r}")
         if self.reward != "mrr" and not (self.reward.startswith("hit@") and self.reward[4:].isdigit()
                                          and int(self.reward[4:]) >= 1):
             raise ValueError(f"reward must be 'hit@K' (K >= 1) or 'mrr', got {self.reward!r}")
@@ -189,7 +192,8 @@ class DiffuReason(Recommender):
         mu, sigma = out["mu"], out["sigma"]
         l_rec = self.backbone.next_item_loss(mu, targets)                      # Eq. 13
         v_target = self.backbone.item_embeddings()[targets].detach()
-        l_diff = ((mu - v_target) ** 2).sum(-1).mean()                        # Eq. 7
+        sq = (mu - v_target) ** 2                                              # Eq. 7
+        l_diff = sq.mean() if cfg.diff_reduction == "mean" else sq.sum(-1).mean()
         two_stage_rl = rl and cfg.two_stage_epochs > 0                         # stage 2 drops the MSE term
         loss = l_rec + (0.0 if two_stage_rl else cfg.alpha) * l_diff
         logs = {"rec": l_rec.item(), "diff": l_diff.item()}
