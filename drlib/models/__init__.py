@@ -12,6 +12,7 @@ from typing import Callable
 from .base import Backbone, NextItemModel, Recommender
 from .sasrec import SASRec, SASRecConfig
 from ..diffureason.module import DiffuReason, DiffuReasonSettings
+from ..baselines.rearec import ReaRecConfig, ReaRecSettings, build_rearec
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ MODELS: dict[str, ModelEntry] = {
     "diffureason-s": ModelEntry(DiffuReasonSConfig, "DiffuReason-S", _build_diffureason_s,
                                 "SASRec + DiffuReason (thinking tokens, diffusion refinement, GRPO), end to end",
                                 lambda kw: DiffuReasonSConfig(backbone=SASRecConfig(**kw))),
+    "rearec-erl": ModelEntry(ReaRecConfig, "ReaRec-ERL", lambda c, n, m: build_rearec(c, n, m, "erl"),
+                             "ReaRec on SASRec: K=2 latent reasoning steps, ensemble reasoning learning (Table 2)",
+                             lambda kw: ReaRecConfig(backbone=SASRecConfig(**kw), reasoning=ReaRecSettings("erl"))),
+    "rearec-prl": ModelEntry(ReaRecConfig, "ReaRec-PRL", lambda c, n, m: build_rearec(c, n, m, "prl"),
+                             "ReaRec on SASRec: K=2 latent reasoning steps, progressive reasoning learning (Table 2)",
+                             lambda kw: ReaRecConfig(backbone=SASRecConfig(**kw), reasoning=ReaRecSettings("prl"))),
 }
 
 

@@ -122,13 +122,23 @@ class SASRec(Backbone):
             with torch.no_grad():
                 m.weight[m.padding_idx].zero_()
 
-    def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+    def encode(self, seqs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``seqs`` ``[B, L]`` -> ``[B, L, d]``; with ``extra`` ``[B, k, d]`` -> ``[B, L + k, d]``.
+
+        ``extra`` are input vectors appended after the latest item (ReaRec's reasoning tokens): they carry no
+        item position embedding, attend causally to the history and to each other, and no item attends to them.
+        """
         B, L = seqs.shape
         if L > self.max_len:
             raise ValueError(f"history length {L} exceeds the model's max_len {self.max_len}")
         pos = torch.arange(self.max_len - L, self.max_len, device=seqs.device)  # latest item -> last position
         keep = (seqs != 0).unsqueeze(-1)
         x = self.emb_drop((self.item_emb(seqs) + self.pos_emb(pos)) * keep)
+        if extra is not None:
+            k = extra.shape[1]
+            seqs = torch.cat([seqs, torch.ones(B, k, dtype=seqs.dtype, device=seqs.device)], 1)
+            keep = torch.cat([keep, torch.ones(B, k, 1, dtype=keep.dtype, device=keep.device)], 1)
+            x = torch.cat([x, self.emb_drop(extra)], 1)
         mask = causal_padding_mask(seqs)
         for block in self.blocks:
             x = block(x, mask) * keep
