@@ -30,6 +30,8 @@ _PAPER_ROWS = {  # dataset -> label -> (R@5, R@10, N@5, N@10), paper Table 2
                     "TIGER": (0.0511, 0.0807, 0.0334, 0.0429), "DiffuReason-T": (0.0545, 0.0830, 0.0356, 0.0448),
                     "HSTU": (0.1110, 0.1738, 0.0731, 0.0945), "DiffuReason-H": (0.1219, 0.1881, 0.0813, 0.1041)},
 }
+# Our labels whose paper column has another name: Table 2 has one "ReaRec" column; we run both of its variants.
+PAPER_LABEL = {"ReaRec-ERL": "ReaRec", "ReaRec-PRL": "ReaRec"}
 PAPER_TABLE2 = pd.DataFrame([
     {"dataset": d, "label": lab, **dict(zip(METRICS, vals))}
     for d, rows in _PAPER_ROWS.items() for lab, vals in rows.items()])
@@ -55,7 +57,7 @@ def compare_with_paper(experiment: str = "main", profile: str | None = None) -> 
     ours = summary(recs)
     rows = []
     for _, r in ours.iterrows():
-        paper = PAPER_TABLE2[(PAPER_TABLE2.dataset == r.dataset) & (PAPER_TABLE2.label == r.label)]
+        paper = PAPER_TABLE2[(PAPER_TABLE2.dataset == r.dataset) & (PAPER_TABLE2.label == PAPER_LABEL.get(r.label, r.label))]
         for m in METRICS:
             p = float(paper[m].iloc[0]) if len(paper) else float("nan")
             rows.append({"dataset": r.dataset, "model": r.label, "profile": r.profile, "metric": m,
