@@ -60,6 +60,17 @@ def test_denoiser_shapes_and_sigma_range():
     assert (sigma >= 1e-3).all() and (sigma <= 1.0).all()
 
 
+def test_denoiser_input_norm_bounds_the_chain():
+    """With the input LayerNorm, mu does not depend on the scale of x_t, so a 16-step chain cannot blow up."""
+    from drlib.diffureason import Denoiser
+    torch.manual_seed(0)
+    t, c, x = torch.full((4,), 3), torch.randn(4, 16), torch.randn(4, 16)
+    for norm in (True, False):
+        den = Denoiser(16, dropout=0.0, input_norm=norm).eval()
+        same = torch.allclose(den(x, t, c)[0], den(1000 * x, t, c)[0], atol=1e-4)
+        assert same is norm
+
+
 def test_reasoner_steps_causality_and_pooling():
     from drlib.diffureason import AttentionPooling, LatentReasoner
     torch.manual_seed(0)

@@ -1,7 +1,11 @@
 """The denoising network of Appendix C.1.2 (Eq. 4, 16).
 
-Input ``[c, x_t + t_emb]`` (``2d``) -> ``4d`` -> ``4d`` -> ``2d`` with SiLU and dropout 0.1, split into the
+Input ``[c, LN(x_t) + t_emb]`` (``2d``) -> ``4d`` -> ``4d`` -> ``2d`` with SiLU and dropout 0.1, split into the
 mean ``mu`` and ``log sigma``; ``sigma = softplus(log sigma) + 1e-5`` clamped to ``[1e-3, 1]``.
+
+``LN`` (``input_norm=True``, our addition, not in the paper) is a LayerNorm on the incoming state. Without it the
+16 chained steps ``x^{t-1} = mu_t(x^t) + ...`` can amplify the state at every step; on Beauty with the MSE taken as
+a mean the chain diverged in the third epoch (L_diff 1e18). With it, each ``mu_t`` is a function of bounded inputs.
 """
 from __future__ import annotations
 
@@ -36,15 +40,16 @@ class Denoiser(nn.Module):
 
     SIGMA_MIN, SIGMA_MAX = 1e-3, 1.0
 
-    def __init__(self, d: int, dropout: float = 0.1):
+    def __init__(self, d: int, dropout: float = 0.1, input_norm: bool = True):
         super().__init__()
         self.time = SinusoidalTimeEmbedding(d)
+        self.in_norm = nn.LayerNorm(d) if input_norm else nn.Identity()
         self.net = nn.Sequential(nn.Linear(2 * d, 4 * d), nn.SiLU(), nn.Dropout(dropout),
                                  nn.Linear(4 * d, 4 * d), nn.SiLU(), nn.Dropout(dropout),
                                  nn.Linear(4 * d, 2 * d))
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.net(torch.cat([c, x_t + self.time(t)], -1))
+        h = self.net(torch.cat([c, self.in_norm(x_t) + self.time(t)], -1))
         mu, log_sigma = h.chunk(2, -1)
         sigma = (F.softplus(log_sigma) + 1e-5).clamp(self.SIGMA_MIN, self.SIGMA_MAX)
         return mu, sigma

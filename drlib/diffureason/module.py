@@ -52,6 +52,7 @@ class DiffuReasonSettings:
     schedule_s: float = 0.008       # Eq. 17
     schedule_scales_noise: bool = True
     denoiser_dropout: float = 0.1   # C.1.2
+    denoiser_input_norm: bool = True  # LayerNorm on x_t at the denoiser input (ours: keeps the 16-step chain bounded)
     group_size: int = 8             # G (Table 5)
     alpha: float = 1.0              # L_diff weight (0 = "w/o MSE")
     diff_reduction: str = "mean"    # Eq. 7 as an MSE: "mean" over the d coordinates; "sum" = the squared norm
@@ -133,7 +134,7 @@ class DiffuReason(Recommender):
         self.pool = AttentionPooling(d)
         self.schedule = CosineSchedule(cfg.diffusion_steps, cfg.schedule_s)
         if cfg.use_diffusion:
-            self.denoiser = Denoiser(d, cfg.denoiser_dropout)
+            self.denoiser = Denoiser(d, cfg.denoiser_dropout, cfg.denoiser_input_norm)
             self.register_buffer("noise_scale", torch.sqrt(1 - self.schedule.alpha_bars()).float(), persistent=False)
         else:
             self.sigma_head = nn.Linear(d, d)   # w/o Diffusion: mu = c, sigma from c
