@@ -27,7 +27,7 @@ write("02_main_table", [
     ("md", "# Main results (Table 2)\n\nOur stored test results (mean and standard deviation over seeds) beside the paper's Table 2, "
            "and DiffuReason-S against its SASRec backbone. Model selection used validation NDCG@10 only; "
            "runs missing from `results/` are trained only when `train_missing` is true (the book build only reads)."),
-    ("code", "profile = 'cpu'\ndatasets = ['beauty']\nmodels = ['sasrec', 'diffureason-s']\n"
+    ("code", "profile = 'cpu'\ndatasets = ['beauty']\nmodels = ['sasrec', 'rearec-erl', 'rearec-prl', 'lares', 'diffureason-s']\n"
              "seeds = [0, 1, 2]\noverrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\n"
              "from drlib.experiments import collect, main_table_configs\n"

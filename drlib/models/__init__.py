@@ -12,6 +12,7 @@ from typing import Callable
 from .base import Backbone, NextItemModel, Recommender
 from .sasrec import SASRec, SASRecConfig
 from ..diffureason.module import DiffuReason, DiffuReasonSettings
+from ..baselines.lares import LARESConfig, build_lares
 from ..baselines.rearec import ReaRecConfig, ReaRecSettings, build_rearec
 
 
@@ -56,6 +57,9 @@ MODELS: dict[str, ModelEntry] = {
     "rearec-prl": ModelEntry(ReaRecConfig, "ReaRec-PRL", lambda c, n, m: build_rearec(c, n, m, "prl"),
                              "ReaRec on SASRec: K=2 latent reasoning steps, progressive reasoning learning (Table 2)",
                              lambda kw: ReaRecConfig(backbone=SASRecConfig(**kw), reasoning=ReaRecSettings("prl"))),
+    "lares": ModelEntry(LARESConfig, "LARES", build_lares,
+                        "LARES on SASRec's parts: pre-block + recurrent core (k=4), self-supervised then RL (Table 2)",
+                        lambda kw: LARESConfig(backbone=SASRecConfig(**kw))),
 }
 
 
