@@ -170,3 +170,11 @@ def test_groups_equal_sized_users_and_items():
     assert lens[ug == 0].max() <= lens[ug == 3].min()
     ig = item_groups(ds)
     assert ig[0] == -1 and np.bincount(ig[1:]).tolist() == [50, 50, 50, 50]
+
+
+def test_an_explicit_data_path_never_falls_back_to_another_copy(tmp_path):
+    from drlib.data import DataFormatError, load_dataset
+    with pytest.raises(DataFormatError, match="does not exist"):
+        load_dataset("beauty", path=tmp_path / "nowhere")
+    with pytest.raises(DataFormatError, match="is not in"):
+        load_dataset("beauty", path=tmp_path)

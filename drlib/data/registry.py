@@ -161,6 +161,10 @@ def locate(df: DataFile, path: str | os.PathLike | None = None, verify: bool = T
            allow_download: bool = True) -> Path:
     """Find (or download) one registered file; see the module docstring for the search order."""
     tried = []
+    if path is not None and not Path(path).exists():
+        raise DataFormatError(f"the data path {path} does not exist. Fix: pass the folder that holds "
+                              f"<dataset>/{Path(df.relpath).name} (or the file itself), or leave the path out to "
+                              "search $DRLIB_DATA, ../shared/data and the user cache.")
     for how, root in candidate_roots(path):
         options = [root] if root.is_file() else [root / df.relpath, root / Path(df.relpath).name]
         for p in options:
@@ -177,6 +181,9 @@ def locate(df: DataFile, path: str | os.PathLike | None = None, verify: bool = T
                 return p
             if how == "explicit path" and root.is_file():
                 break
+        if how == "explicit path":   # the user named a place: never fall back silently to another copy
+            raise DataFormatError(f"{Path(df.relpath).name} is not in {root}; tried:\n  " + "\n  ".join(tried) +
+                                  "\nFix: pass the folder that holds <dataset>/<file> or the file itself.")
     if allow_download:
         dest = cache_dir() / df.relpath
         try:

@@ -1,0 +1,19 @@
+"""Semantic IDs (Appendix A, Eq. 14-15, Table 4): item features, the RQ-VAE tokenizer, the SID trie and
+constrained beam search used by the generative backbones (HSTU with SIDs, TIGER).
+
+Codes are ``LongTensor [n_items + 1, L]`` with row 0 (padding) = ``PAD_CODE`` (-1); features are
+``[n_items + 1, F]`` with row 0 zeros.
+"""
+from .features import (PAD_CODE, attribute_features, collaborative_features, load_attribute_features,
+                       load_reference_sids, read_item2attributes, read_reference_sids, text_features)
+from .rqvae import (RQVAE, RQVAEConfig, RQVAEOutput, add_disambiguation, assign_sids, kmeans, sid_stats,
+                    train_rqvae)
+from .trie import BeamSearchResult, SIDTrie, constrained_beam_search
+
+__all__ = [
+    "PAD_CODE", "attribute_features", "collaborative_features", "load_attribute_features", "load_reference_sids",
+    "read_item2attributes", "read_reference_sids", "text_features",
+    "RQVAE", "RQVAEConfig", "RQVAEOutput", "add_disambiguation", "assign_sids", "kmeans", "sid_stats",
+    "train_rqvae",
+    "BeamSearchResult", "SIDTrie", "constrained_beam_search",
+]
