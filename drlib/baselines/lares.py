@@ -112,12 +112,7 @@ class LARESEncoder(SASRec):
 
     def pre_block(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``seqs`` ``[B, L]`` -> ``H`` ``[B, L, d]`` (padded positions 0), the attention mask, the keep mask."""
-        B, L = seqs.shape
-        if L > self.max_len:
-            raise ValueError(f"history length {L} exceeds the model's max_len {self.max_len}")
-        pos = torch.arange(self.max_len - L, self.max_len, device=seqs.device)  # latest item -> last position
-        keep = (seqs != 0).unsqueeze(-1)
-        x = self.emb_drop((self.item_emb(seqs) + self.pos_emb(pos)) * keep)
+        x, keep = self.embed(seqs)
         mask = causal_padding_mask(seqs)
         for block in self.blocks:
             x = block(x, mask) * keep

@@ -122,18 +122,23 @@ class SASRec(Backbone):
             with torch.no_grad():
                 m.weight[m.padding_idx].zero_()
 
+    def embed(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``seqs`` ``[B, L]`` -> (item + position embeddings after dropout ``[B, L, d]``, keep mask ``[B, L, 1]``)."""
+        L = seqs.shape[1]
+        if L > self.max_len:
+            raise ValueError(f"history length {L} exceeds the model's max_len {self.max_len}")
+        pos = torch.arange(self.max_len - L, self.max_len, device=seqs.device)  # latest item -> last position
+        keep = (seqs != 0).unsqueeze(-1)
+        return self.emb_drop((self.item_emb(seqs) + self.pos_emb(pos)) * keep), keep
+
     def encode(self, seqs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """``seqs`` ``[B, L]`` -> ``[B, L, d]``; with ``extra`` ``[B, k, d]`` -> ``[B, L + k, d]``.
 
         ``extra`` are input vectors appended after the latest item (ReaRec's reasoning tokens): they carry no
         item position embedding, attend causally to the history and to each other, and no item attends to them.
         """
-        B, L = seqs.shape
-        if L > self.max_len:
-            raise ValueError(f"history length {L} exceeds the model's max_len {self.max_len}")
-        pos = torch.arange(self.max_len - L, self.max_len, device=seqs.device)  # latest item -> last position
-        keep = (seqs != 0).unsqueeze(-1)
-        x = self.emb_drop((self.item_emb(seqs) + self.pos_emb(pos)) * keep)
+        B = seqs.shape[0]
+        x, keep = self.embed(seqs)
         if extra is not None:
             k = extra.shape[1]
             seqs = torch.cat([seqs, torch.ones(B, k, dtype=seqs.dtype, device=seqs.device)], 1)
