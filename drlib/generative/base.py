@@ -1,0 +1,184 @@
+"""What the two generative backbones (HSTU with SIDs, TIGER) share: the item -> SID table, the trie,
+teacher-forced training over SID codes and full-catalogue scores from constrained beam search.
+
+How a generative model meets the full-ranking evaluator (:func:`drlib.evaluate.compute_ranks`, rank = number of
+items scoring ``>=`` the target): :meth:`SIDRecommender.full_scores` runs constrained beam search with width ``W``
+and gives the ``W`` retrieved items strictly decreasing finite scores in beam order (their SID log-likelihoods,
+nudged down by one float step where two are equal) and every other item ``-inf``. A retrieved target then gets
+rank = its list position (1-based: 0-based rank + 1; history items the evaluator masks to ``-inf`` drop out of the
+list ahead of it), and a target outside the beam gets rank ``n_items`` (every column ties at ``-inf``), i.e. a miss
+for every ``K <= W``. So ``W`` must be at least the largest ``K`` evaluated.
+
+Codes are ``LongTensor [n_items + 1, Lc]``, row 0 = :data:`drlib.sid.PAD_CODE` (-1); every item's SID must be
+unique (:func:`default_codes` appends the disambiguation token of Appendix A when the reference SIDs collide).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.base import Recommender
+from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search
+
+SID_SOURCES = ("reference", "random")
+
+
+def check_common_settings(cfg) -> None:
+    """Validation shared by the generative configs (``dropout``, ``beam_width``, ``sid_source``, ``init_std``)."""
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.beam_width < 1:
+        raise ValueError(f"model.beam_width must be >= 1 (and >= the largest K evaluated), got {cfg.beam_width}")
+    if cfg.sid_source not in SID_SOURCES:
+        raise ValueError(f"model.sid_source must be one of {SID_SOURCES}, got {cfg.sid_source!r}")
+    if cfg.init_std <= 0:
+        raise ValueError(f"model.init_std must be > 0, got {cfg.init_std}")
+
+
+def random_codes(n_items: int, levels: int = 4, vocab: int = 256, seed: int = 0) -> torch.Tensor:
+    """Uniformly random SIDs ``[n_items + 1, levels (+1)]`` (TIGER's "Random ID" ablation; also the SIDs of
+    datasets without reference SIDs in quick smoke runs). Collisions get the disambiguation token."""
+    if n_items < 1 or levels < 1 or vocab < 1:
+        raise ValueError(f"random_codes needs n_items, levels, vocab >= 1, got {n_items}, {levels}, {vocab}")
+    g = torch.Generator().manual_seed(seed)
+    body = torch.randint(vocab, (n_items, levels), generator=g)
+    codes = torch.cat([torch.full((1, levels), PAD_CODE, dtype=torch.long), body])
+    return add_disambiguation(codes, "auto")
+
+
+def default_codes(dataset_name: str, n_items: int, source: str = "reference") -> torch.Tensor:
+    """The SIDs a registry-built model uses for ``dataset_name``: ``LongTensor [n_items + 1, Lc]``.
+
+    ``source="reference"``: LETTER's precomputed 4 x 256 SIDs (:func:`drlib.sid.load_reference_sids`; Beauty and
+    Instruments), with the disambiguation token appended when two items share a SID (both datasets have a few
+    collisions, so ``Lc = 5``). ``source="random"``: :func:`random_codes` (4 x 256, seed 0).
+    """
+    if source not in SID_SOURCES:
+        raise ValueError(f"sid_source must be one of {SID_SOURCES}, got {source!r}")
+    if source == "random":
+        return random_codes(n_items)
+    if not dataset_name:
+        raise ValueError("the model config's `dataset` is empty, so its Semantic IDs cannot be found; set "
+                         "model.dataset to the run's dataset (e.g. --set model.dataset=beauty), or pass `codes`")
+    from ..data.readers import DataFormatError
+    from ..data.registry import get_spec
+    try:
+        has_ref = "reference_sids" in get_spec(dataset_name).extra
+    except KeyError:
+        has_ref = False
+    if not has_ref:
+        # TODO: build RQ-VAE SIDs (drlib.sid.train_rqvae + assign_sids) once per dataset and cache them, then
+        # load them here (a sid_source="rqvae").
+        raise ValueError(f"dataset {dataset_name!r} has no reference Semantic IDs (only Beauty and Instruments "
+                         "ship them). Build RQ-VAE SIDs first (drlib.sid.train_rqvae + assign_sids) and pass them "
+                         "as `codes`, or use model.sid_source=random for a quick run.")
+    try:
+        from ..sid import load_reference_sids
+        codes = load_reference_sids(dataset_name)
+    except DataFormatError as e:
+        raise ValueError(f"could not load the reference SIDs of {dataset_name!r}: {e}") from None
+    if codes.shape[0] != n_items + 1:
+        raise ValueError(f"reference SIDs of {dataset_name!r} cover {codes.shape[0] - 1} items but the dataset has "
+                         f"{n_items}; is the dataset the one the SIDs were built for?")
+    return add_disambiguation(codes, "auto")
+
+
+def check_codes(codes: torch.Tensor, n_items: int) -> torch.Tensor:
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or codes.shape[0] != n_items + 1:
+        raise ValueError(f"codes must be a LongTensor [n_items + 1, levels] = [{n_items + 1}, Lc] with row 0 = "
+                         f"padding, got {getattr(codes, 'shape', type(codes))}")
+    codes = codes.long().clone()
+    codes[0] = PAD_CODE
+    return codes
+
+
+def strictly_decreasing(scores: torch.Tensor) -> torch.Tensor:
+    """``[B, W]`` scores sorted descending (ties allowed) -> strictly decreasing along dim 1 (each entry at
+    most one float step below its left neighbour where they tie). ``-inf`` entries stay ``-inf``."""
+    out = scores.clone()
+    neg_inf = torch.tensor(float("-inf"), dtype=out.dtype, device=out.device)
+    for k in range(1, out.shape[1]):
+        out[:, k] = torch.minimum(out[:, k], torch.nextafter(out[:, k - 1], neg_inf))
+    return out
+
+
+class SIDRecommender(Recommender):
+    """A :class:`~drlib.models.base.Recommender` that names items by their Semantic IDs.
+
+    Subclasses implement :meth:`context` (the per-user state the decoder conditions on, for a batch of
+    histories) and :meth:`level_logits` (teacher-forced logits of every level) and :meth:`step_logits`
+    (logits of the next level for ``k`` beams per user). Buffers: ``codes [n_items + 1, Lc]``.
+    """
+
+    eval_chunk = 256      # users per beam search in full_scores (bounds memory: chunk * W decoder rows)
+
+    def __init__(self, codes: torch.Tensor, n_items: int, beam_width: int):
+        super().__init__()
+        codes = check_codes(codes, n_items)
+        self.n_items = n_items
+        self.trie = SIDTrie(codes)                 # checks uniqueness and codes >= 0
+        self.levels = self.trie.levels
+        self.vocab_sizes = list(self.trie.vocab_sizes)
+        if beam_width < 1:
+            raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+        self.beam_width = beam_width
+        self.register_buffer("codes", codes, persistent=False)
+
+    # ---------------------------------------------------------------- to implement
+    def context(self, inputs: torch.Tensor):
+        """Histories ``[B, L]`` -> whatever :meth:`level_logits` / :meth:`step_logits` take as context."""
+        raise NotImplementedError
+
+    def level_logits(self, ctx, target_codes: torch.Tensor) -> list[torch.Tensor]:
+        """Teacher forcing: ``target_codes [B, Lc]`` -> per level ``t`` logits ``[B, V_t]`` given codes ``< t``."""
+        raise NotImplementedError
+
+    def step_logits(self, ctx, prefix: torch.Tensor) -> torch.Tensor:
+        """``prefix [B * k, t]`` (row ``b * k + j`` = user ``b``'s beam ``j``) -> logits of level ``t`` ``[B * k, V_t]``."""
+        raise NotImplementedError
+
+    def _repeat_ctx(self, ctx, k: int):
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- training
+    def sid_loss(self, ctx, targets: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Mean over levels of the per-level cross-entropy of the target's SID (teacher forced)."""
+        tgt = self.codes[targets]                                         # [B, Lc]
+        per_level = [F.cross_entropy(lg.float(), tgt[:, t]) for t, lg in enumerate(self.level_logits(ctx, tgt))]
+        return torch.stack(per_level).mean(), per_level
+
+    def compute_loss(self, inputs, targets):
+        loss, per_level = self.sid_loss(self.context(inputs), targets)
+        logs = {"loss": loss.item()}
+        logs.update({f"ce_l{t}": v.item() for t, v in enumerate(per_level)})
+        return loss, logs
+
+    # ---------------------------------------------------------------- retrieval
+    @torch.no_grad()
+    def retrieve(self, inputs: torch.Tensor, beam_width: int | None = None, ctx=None):
+        """Constrained beam search for histories ``[B, L]`` -> :class:`drlib.sid.BeamSearchResult`
+        (``items [B, W]``, best first; ``scores`` = SID log-likelihoods). ``ctx`` overrides :meth:`context`."""
+        W = beam_width or self.beam_width
+        if self.trie.device != self.codes.device:
+            self.trie.to(self.codes.device)
+        ctx = self.context(inputs) if ctx is None else ctx
+        rep = self._repeat_ctx(ctx, W)
+        return constrained_beam_search(lambda prefix: self.step_logits(rep, prefix), self.trie,
+                                       inputs.shape[0], W)
+
+    def full_scores(self, inputs):
+        """``[B, L]`` -> ``[B, n_items + 1]``: the ``W`` beam items get strictly decreasing finite scores, the rest
+        (and column 0) ``-inf``."""
+        B = inputs.shape[0]
+        out = torch.full((B, self.n_items + 1), float("-inf"), device=inputs.device)
+        for s in range(0, B, self.eval_chunk):
+            res = self.retrieve(inputs[s:s + self.eval_chunk])
+            sc = strictly_decreasing(res.scores.float())
+            sc = torch.where(res.items > 0, sc, torch.full_like(sc, float("-inf")))
+            out[s:s + self.eval_chunk].scatter_(1, res.items.to(inputs.device), sc.to(out.device))
+        out[:, 0] = float("-inf")
+        return out
+
+
+__all__ = ["SIDRecommender", "SID_SOURCES", "check_codes", "default_codes", "random_codes", "strictly_decreasing"]

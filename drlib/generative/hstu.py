@@ -1,0 +1,225 @@
+"""HSTU (Zhai et al. 2024, "Actions speak louder than words") with Semantic IDs, as in the paper's Appendix A.1.
+
+Encoder (Table 5: d = 50, 2 layers, 1 head, dropout 0.2, no FFN). Input token of item ``i``:
+``(E_item[i] + sum_t E_t[c_t(i)]) * sqrt(d) + P[pos]`` (the item-ID and the SID codes embedded with separate
+tables and summed, Appendix A.1; the ``sqrt(d)`` scale and learned absolute positions are the reference HSTU
+input preprocessor's). Each layer (Zhai et al., Eq. 1-3):
+
+    U, V, Q, K = split(SiLU(f1(LN(x))))
+    A          = SiLU(Q K^T + rab) / n           pointwise, no softmax; causal and padding masked
+    x          = x + f2(Dropout(LN(A V) * U))
+
+``rab`` is a learned relative position bias per head and causal offset ``i - j`` (0 .. max_len - 1; one bucket
+per offset: histories are at most ``max_len`` = 20 long, and there are no timestamps, so the reference code's
+time buckets do not apply). ``n`` is the constant ``max_len`` (the reference code divides by the padded length,
+which it keeps fixed; a batch-dependent length would make a user's scores depend on the other rows). A final
+LayerNorm replaces the reference code's L2 normalisation of the outputs (which serves its sampled dot-product
+softmax, not a decoder).
+
+SID decoder (Appendix A.1 says only "an autoregressive SID decoder"; ours): a small pre-LN causal Transformer
+(``decoder_layers`` SASRec blocks) over ``[context_1..context_m, e_1(c_1), .., e_{t-1}(c_{t-1})]`` (per-level
+code tables plus a level embedding); level ``t``'s logits are a per-level linear head on the last token's state.
+The context is an explicit argument: the backbone passes ``h_L`` (``m = 1``); DiffuReason-H can pass
+``[h_L, z]`` or ``h_L + z``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.sasrec import Block, Dropout, SASRecConfig
+from .base import SIDRecommender, check_common_settings, default_codes
+
+
+@dataclass(frozen=True)
+class HSTUConfig:
+    d_model: int = 50            # Table 5: embedding dim
+    n_layers: int = 2            # Table 5: encoder layers
+    n_heads: int = 1             # Table 5: attention heads
+    dropout: float = 0.2         # Table 5
+    decoder_layers: int = 1      # not in the paper: SID decoder depth
+    decoder_d_ff: int = 200      # not in the paper: SID decoder FFN width (4 d)
+    beam_width: int = 20         # not in the paper: constrained beam search width (>= largest K evaluated)
+    sid_source: str = "reference"  # "reference" (LETTER SIDs) or "random"; see drlib.generative.default_codes
+    dataset: str = ""            # whose SIDs to load (the run's dataset)
+    init_std: float = 0.02
+
+    def __post_init__(self):
+        if self.d_model <= 0 or self.n_layers < 0 or self.n_heads <= 0 or self.decoder_layers < 1 \
+                or self.decoder_d_ff <= 0:
+            raise ValueError(f"HSTU sizes must be positive (n_layers >= 0, decoder_layers >= 1): {self}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        check_common_settings(self)
+
+    @classmethod
+    def from_backbone_kwargs(cls, kw: dict) -> "HSTUConfig":
+        """A profile's backbone kwargs -> config: ``d_model``, ``n_layers``, ``n_heads``, ``dropout`` as given,
+        ``d_ff`` -> ``decoder_d_ff`` (HSTU has no FFN), others ignored. ``n_heads`` is dropped when it does not
+        divide ``d_model``."""
+        out = {k: kw[k] for k in ("d_model", "n_layers", "n_heads", "dropout", "dataset", "sid_source",
+                                  "beam_width") if k in kw}
+        if "d_ff" in kw:
+            out["decoder_d_ff"] = kw["d_ff"]
+        if "n_heads" in out and out.get("d_model", cls.d_model) % out["n_heads"]:
+            del out["n_heads"]
+        return cls(**out)
+
+
+def _init_weights(module: nn.Module, std: float) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=std)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+        if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+            with torch.no_grad():
+                m.weight[m.padding_idx].zero_()
+
+
+class HSTULayer(nn.Module):
+    """One HSTU layer (pointwise aggregated attention, no FFN). ``x [B, L, d]``, ``allowed [B, 1, L, L]``."""
+
+    def __init__(self, d: int, n_heads: int, dropout: float, max_len: int):
+        super().__init__()
+        self.d, self.h, self.max_len = d, n_heads, max_len
+        self.ln_in = nn.LayerNorm(d)
+        self.f1 = nn.Linear(d, 4 * d)
+        self.ln_av = nn.LayerNorm(d)
+        self.f2 = nn.Linear(d, d)
+        self.rab = nn.Parameter(torch.zeros(n_heads, max_len))   # bias per head and causal offset i - j
+        self.drop = Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        B, L, d = x.shape
+        u, v, q, k = F.silu(self.f1(self.ln_in(x))).split(d, dim=-1)
+        q, k, v = (t.view(B, L, self.h, d // self.h).transpose(1, 2) for t in (q, k, v))   # [B, h, L, dh]
+        pos = torch.arange(L, device=x.device)
+        offset = (pos[:, None] - pos[None, :]).clamp(0, self.max_len - 1)                # [L, L]
+        att = F.silu(q @ k.transpose(-1, -2) + self.rab[:, offset]) / self.max_len      # [B, h, L, L]
+        att = att * allowed
+        av = (att @ v).transpose(1, 2).reshape(B, L, d)
+        return x + self.f2(self.drop(self.ln_av(av) * u))
+
+
+class SIDDecoder(nn.Module):
+    """Autoregressive SID decoder conditioned on an explicit context ``[B, m, d]`` (see the module docstring)."""
+
+    def __init__(self, d: int, vocab_sizes: list[int], n_layers: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.levels = len(vocab_sizes)
+        self.code_emb = nn.ModuleList([nn.Embedding(v, d) for v in vocab_sizes])
+        self.level_emb = nn.Embedding(self.levels, d)
+        block_cfg = SASRecConfig(d_model=d, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff, dropout=dropout)
+        self.blocks = nn.ModuleList([Block(block_cfg) for _ in range(n_layers)])
+        self.ln_f = nn.LayerNorm(d)
+        self.heads = nn.ModuleList([nn.Linear(d, v) for v in vocab_sizes])
+
+    def states(self, context: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+        """``context [B, m, d]``, ``prefix [B, t]`` -> final states ``[B, m + t, d]``."""
+        B, t = prefix.shape
+        toks = [context] + [(self.code_emb[j](prefix[:, j]) + self.level_emb.weight[j])[:, None] for j in range(t)]
+        x = torch.cat(toks, 1)
+        n = x.shape[1]
+        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()[None, None]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_f(x)
+
+    def forward(self, context: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+        """Logits of level ``t = prefix.shape[1]``: ``context [B, m, d]`` (or ``[B, d]``), ``prefix [B*k, t]``
+        (row ``b*k + j`` = context row ``b``) -> ``[B*k, V_t]``."""
+        context = context[:, None] if context.dim() == 2 else context
+        t = prefix.shape[1]
+        if t >= self.levels:
+            raise ValueError(f"prefix has {t} codes but SIDs have only {self.levels} levels")
+        k, rem = divmod(prefix.shape[0], context.shape[0])
+        if rem or k < 1:
+            raise ValueError(f"prefix rows {prefix.shape[0]} must be a multiple of context rows {context.shape[0]}")
+        if k > 1:
+            context = context.repeat_interleave(k, 0)
+        return self.heads[t](self.states(context, prefix)[:, -1])
+
+    def teacher_forced(self, context: torch.Tensor, codes: torch.Tensor) -> list[torch.Tensor]:
+        """``context [B, m, d]`` (or ``[B, d]``), target ``codes [B, Lc]`` -> per level ``[B, V_t]`` (one pass)."""
+        context = context[:, None] if context.dim() == 2 else context
+        m = context.shape[1]
+        s = self.states(context, codes[:, :self.levels - 1])
+        return [self.heads[t](s[:, m - 1 + t]) for t in range(self.levels)]
+
+
+class HSTU(SIDRecommender):
+    """HSTU encoder over item-ID + SID embeddings, with an autoregressive SID decoder.
+
+    ``encode(inputs [B, L]) -> H [B, L, d]``; ``decode_logits(context [B, d] | [B, m, d], prefix [B*k, t])
+    -> [B*k, V_t]``; training = teacher-forced SID cross-entropy (mean over levels); ``full_scores`` =
+    constrained beam search (see :class:`~drlib.generative.base.SIDRecommender`).
+    """
+
+    def __init__(self, cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor):
+        super().__init__(codes, n_items, cfg.beam_width)
+        self.cfg, self.d_model, self.max_len = cfg, cfg.d_model, max_len
+        d = cfg.d_model
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.sid_emb = nn.ModuleList([nn.Embedding(v + 1, d, padding_idx=0) for v in self.vocab_sizes])  # code+1
+        self.pos_emb = nn.Embedding(max_len, d)
+        self.emb_drop = Dropout(cfg.dropout)
+        self.layers = nn.ModuleList([HSTULayer(d, cfg.n_heads, cfg.dropout, max_len) for _ in range(cfg.n_layers)])
+        self.ln_f = nn.LayerNorm(d)
+        self.decoder = SIDDecoder(d, self.vocab_sizes, cfg.decoder_layers, cfg.n_heads, cfg.decoder_d_ff,
+                                  cfg.dropout)
+        _init_weights(self, cfg.init_std)
+
+    def embed(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` item ids -> input tokens ``[B, L, d]`` (before position embedding and dropout)."""
+        x = self.item_emb(seqs)
+        codes = self.codes[seqs] + 1                                    # padding (-1) -> 0
+        for t, emb in enumerate(self.sid_emb):
+            x = x + emb(codes[..., t])
+        return x
+
+    def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``seqs [B, L]`` (left-padded) -> ``H [B, L, d]``; ``H[:, -1]`` is ``h_L``. Causal: position ``i`` sees
+        items ``<= i`` only."""
+        B, L = seqs.shape
+        if L > self.max_len:
+            raise ValueError(f"history length {L} exceeds the model's max_len {self.max_len}")
+        pos = torch.arange(self.max_len - L, self.max_len, device=seqs.device)
+        keep = (seqs != 0).unsqueeze(-1)
+        x = self.emb_drop((self.embed(seqs) * math.sqrt(self.d_model) + self.pos_emb(pos)) * keep)
+        causal = torch.ones(L, L, dtype=torch.bool, device=seqs.device).tril()
+        allowed = (causal & (seqs != 0)[:, None, :])[:, None]          # [B, 1, L, L]
+        for layer in self.layers:
+            x = layer(x, allowed) * keep
+        return self.ln_f(x)
+
+    def decode_logits(self, context: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+        """Next-level logits: ``context [B, d]`` or ``[B, m, d]``, ``prefix [B*k, t]`` -> ``[B*k, V_t]``."""
+        return self.decoder(context, prefix)
+
+    # SIDRecommender hooks
+    def context(self, inputs):
+        return self.encode(inputs)[:, -1:]                              # [B, 1, d]
+
+    def level_logits(self, ctx, target_codes):
+        return self.decoder.teacher_forced(ctx, target_codes)
+
+    def step_logits(self, ctx, prefix):
+        return self.decoder(ctx, prefix)
+
+    def _repeat_ctx(self, ctx, k):
+        return ctx.repeat_interleave(k, 0)
+
+
+def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None) -> HSTU:
+    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset``."""
+    if codes is None:
+        codes = default_codes(cfg.dataset, n_items, cfg.sid_source)
+    return HSTU(cfg, n_items, max_len, codes)
+
+
+__all__ = ["HSTU", "HSTUConfig", "HSTULayer", "SIDDecoder", "build_hstu"]
