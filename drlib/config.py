@@ -116,7 +116,20 @@ class RunConfig:
 
 
 def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
-    """(data, model, train) keyword overrides of a profile, for a model."""
+    """(data, model, train) keyword overrides of a profile, for a model.
+
+    A model's registry entry may replace the model and train parts per profile (``ModelEntry.profiles``:
+    the generative backbones keep Table 5's sizes and batch sizes in the cpu profile)."""
+    if profile not in PROFILES:
+        raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    data, model, train = _default_profile_parts(profile)
+    own = (get_model_entry(model_name).profiles or {}).get(profile)
+    if own is not None:
+        model, train = dict(own[0]), {**train, **own[1]}
+    return data, model, train
+
+
+def _default_profile_parts(profile: str) -> tuple[dict, dict, dict]:
     if profile == "smoke":
         model = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
         return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
@@ -126,9 +139,19 @@ def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
         # far fewer epochs at that width; at most 30 epochs with patience 3.
         model = {"d_model": 64, "d_ff": 256, "dropout": 0.2}
         return {}, model, {"epochs": 30, "patience": 3, "lr": 3e-3}
-    if profile == "paper":
-        return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
-    raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
+
+
+def _with_dataset(model_cfg, dataset: str):
+    """Fill an empty ``dataset`` field (the Semantic-ID models load their dataset's SIDs through it) on the
+    model config or on its ``backbone``; other configs are returned unchanged."""
+    if hasattr(model_cfg, "dataset") and not model_cfg.dataset:
+        return dataclasses.replace(model_cfg, dataset=dataset)
+    if dataclasses.is_dataclass(getattr(model_cfg, "backbone", None)):
+        bb = _with_dataset(model_cfg.backbone, dataset)
+        if bb is not model_cfg.backbone:
+            return dataclasses.replace(model_cfg, backbone=bb)
+    return model_cfg
 
 
 def make_config(model: str = "sasrec", dataset: str | None = None, profile: str = "cpu", seed: int = 0,
@@ -148,7 +171,7 @@ def make_config(model: str = "sasrec", dataset: str | None = None, profile: str 
     data = DataConfig(dataset=dataset, path=data_path, **d_kw)
     train = TrainConfig(**t_kw, **({"device": device} if device else {}))
     cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
-                    model=entry.config_from_backbone_kwargs(m_kw),
+                    model=_with_dataset(entry.config_from_backbone_kwargs(m_kw), dataset),
                     train=train, experiment=experiment)
     if ablation is not None:
         from .diffureason.ablations import ablation_overrides

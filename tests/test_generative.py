@@ -354,3 +354,20 @@ def test_reference_codes_beauty(shared_data):
     assert torch.unique(codes[1:], dim=0).shape[0] == 12101
     with pytest.raises(ValueError, match="12101"):
         default_codes("beauty", 500)
+
+
+@pytest.mark.parametrize("name,label", [("hstu", "HSTU"), ("tiger", "TIGER")])
+def test_registered_and_profiles(name, label, tmp_results):
+    """Registry entries: the run's dataset reaches the config, the cpu profile keeps Table 5's sizes and batch,
+    the smoke profile uses random SIDs and trains end to end through the runner."""
+    from drlib.config import make_config
+    from drlib.runner import run
+    cpu = make_config(name, "beauty", "cpu")
+    assert cpu.label == label and cpu.model.dataset == "beauty" and cpu.model.sid_source == "reference"
+    assert cpu.model.d_model == (50 if name == "hstu" else 128)
+    assert cpu.train.batch_size == (512 if name == "hstu" else 256) and cpu.train.lr == 1e-3
+    assert make_config(name, "beauty", "paper").train.lr == 1e-4
+    smoke = make_config(name, "synthetic", "smoke", overrides=["train.epochs=1"])
+    assert smoke.model.sid_source == "random" and smoke.model.dataset == "synthetic"
+    rec = run(smoke, progress=False, log=lambda *a: None)
+    assert rec["label"] == label and 0 <= rec["metrics"]["test"]["recall@10"] <= 1
