@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configs_from_args(args: argparse.Namespace) -> list:
+    """The :class:`~drlib.config.RunConfig` of each seed that ``train`` / ``config`` would run."""
+    seeds = args.seed if isinstance(args.seed, list) else [args.seed]
+    experiment = args.experiment or ("ablation" if args.ablation else "main")
+    return [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
+                          args.data_path, args.device, args.ablation) for s in seeds]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -98,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, e in MODELS.items():
                 print(f"{name:12s} {e.label:16s} {e.description}")
             return 0
-        seeds = args.seed if isinstance(args.seed, list) else [args.seed]
-        experiment = args.experiment or ("ablation" if args.ablation else "main")
-        cfgs = [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
-                              args.data_path, args.device, args.ablation) for s in seeds]
+        cfgs = configs_from_args(args)
         if args.cmd == "config":
             print(json.dumps({"run_id": cfgs[0].run_id, "config_hash": cfgs[0].config_hash,
                               "label": cfgs[0].label, **cfgs[0].to_dict()}, indent=2, default=list))

@@ -45,8 +45,8 @@ def ablation_configs(dataset="beauty", profile="cpu", seeds=(0,), model="diffure
         for s in seeds:
             if row == "DiffuReason":
                 out.append(make_config(model, dataset, profile, s))
-            else:
-                out.append(make_config(model, dataset, profile, s, ablation=row))
+            else:   # where `python -m drlib train --ablation ROW` stores it
+                out.append(make_config(model, dataset, profile, s, experiment="ablation", ablation=row))
     return out
 
 
