@@ -2,13 +2,23 @@
 
 Forward pass for a batch of histories ``[B, L]``:
 
-1. ``H = backbone.encode(x)`` ``[B, L, d]``; thinking tokens ``tau`` ``[B, R, d]`` (Eq. 1); ``c = psi(tau)`` (Eq. 2).
+1. ``(state, H, pad) = backbone.reasoning_memory(x)`` (``H = encode(x)`` ``[B, L, d]`` for SASRec); thinking
+   tokens ``tau`` ``[B, R, d]`` (Eq. 1, attending to ``H`` with padding mask ``pad``); ``c = psi(tau)`` (Eq. 2).
 2. ``x^T = tau_R + eps`` (Eq. 3); for ``t = T..1``: ``(mu_t, sigma_t) = Denoiser(x^t, t, c)`` and
    ``x^{t-1} = mu_t + k_t * sigma_t * eps_t`` in training (reparameterised; ``k_t = sqrt(1 - alpha_bar_{t-1})``
    when ``schedule_scales_noise`` is on, else 1), ``x^{t-1} = mu_t`` at inference (deterministic, C.1.2).
 3. The last step's ``(mu, sigma)`` is the policy (Eq. 5, 18): anchor ``z = mu``, samples ``z_i = mu + sigma eps_i``.
 4. Losses: ``L_rec`` = CE(score(mu)) (Eq. 13), ``L_diff = ||mu - sg[v_target]||^2`` (Eq. 7), ``L_align`` = GRPO
    over ``G`` samples with Hit@1 rewards (Eq. 9-11); ``L = L_rec + alpha L_diff + beta L_align`` (Eq. 12).
+
+The module reaches the backbone only through the hooks of :class:`~drlib.models.base.Backbone`:
+``reasoning_memory`` (step 1), ``latent_loss`` (``L_rec``), ``target_latent`` (``v_target``), ``latent_rewards``
+(Eq. 8-9) and ``latent_scores`` (``full_scores``). Their defaults are the ID-based (SASRec) behaviour above;
+the Semantic-ID backbones (DiffuReason-H / -T) override them in :mod:`drlib.generative.reasoning` (the refined
+latent becomes an extra decoder context token; rewards and scores come from constrained SID decoding).
+``fit_reasoner_heads=True`` (used by DiffuReason-H / -T only) gives the reasoner the largest head count
+``<= reasoner_heads`` that divides ``d`` (HSTU's ``d = 50``: 5 heads of width 10; DiffuReason-S keeps the strict
+check, and its hash, since the settings are unchanged).
 
 Inference is deterministic: ``x^T = tau_R`` (the mean of Eq. 3's start) and every step takes the mean. The
 paper keeps ``eps_init`` at test time but calls inference deterministic; we drop the one random draw.
@@ -118,6 +128,11 @@ def latent_rewards(z: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, 
     return out.view(B, G)
 
 
+def fitted_heads(d: int, heads: int) -> int:
+    """The largest head count ``<= heads`` that divides ``d`` (HSTU's ``d = 50`` with 8 heads -> 5)."""
+    return next(h for h in range(min(heads, d), 0, -1) if d % h == 0)
+
+
 def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, mu_ref: torch.Tensor, sigma_ref: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, sigma^2) || N(mu_ref, sigma_ref^2))`` for diagonal Gaussians, summed over the last dim."""
     return (torch.log(sigma_ref / sigma) + (sigma ** 2 + (mu - mu_ref) ** 2) / (2 * sigma_ref ** 2) - 0.5).sum(-1)
@@ -126,11 +141,13 @@ def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, mu_ref: torch.Tensor, sig
 class DiffuReason(Recommender):
     """``compute_loss``/``full_scores`` as any recommender; ``trajectory`` exposes every stage for the probes."""
 
-    def __init__(self, backbone: Backbone, cfg: DiffuReasonSettings = DiffuReasonSettings()):
+    def __init__(self, backbone: Backbone, cfg: DiffuReasonSettings = DiffuReasonSettings(),
+                 fit_reasoner_heads: bool = False):
         super().__init__()
         d = backbone.d_model
         self.backbone, self.cfg = backbone, cfg
-        self.reasoner = LatentReasoner(d, cfg.reasoning_steps, cfg.reasoner_layers, cfg.reasoner_heads)
+        heads = fitted_heads(d, cfg.reasoner_heads) if fit_reasoner_heads else cfg.reasoner_heads
+        self.reasoner = LatentReasoner(d, cfg.reasoning_steps, cfg.reasoner_layers, heads)
         self.pool = AttentionPooling(d)
         self.schedule = CosineSchedule(cfg.diffusion_steps, cfg.schedule_s)
         if cfg.use_diffusion:
@@ -161,13 +178,14 @@ class DiffuReason(Recommender):
 
     # ------------------------------------------------------------------ stages
     def trajectory(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every stage for ``inputs`` ``[B, L]``: ``H [B,L,d]``, ``tau [B,R,d]``, ``c [B,d]``, ``mu``, ``sigma [B,d]``."""
-        H = self.backbone.encode(inputs)
-        tau = self.reasoner(H, inputs == 0)
+        """Every stage for ``inputs`` ``[B, L]``: ``H [B,S,d]`` (``S = L`` for ID backbones), ``tau [B,R,d]``,
+        ``c [B,d]``, ``mu``, ``sigma [B,d]``, and the backbone's ``state`` (see ``Backbone.reasoning_memory``)."""
+        state, H, pad = self.backbone.reasoning_memory(inputs)
+        tau = self.reasoner(H, pad)
         c, weights = self.pool(tau)
         if not self.cfg.use_diffusion:
             sigma = (F.softplus(self.sigma_head(c)) + 1e-5).clamp(Denoiser.SIGMA_MIN, Denoiser.SIGMA_MAX)
-            return {"H": H, "tau": tau, "c": c, "pool_weights": weights, "mu": c, "sigma": sigma}
+            return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": c, "sigma": sigma}
         x = tau[:, -1]
         if self.training:
             x = x + torch.randn_like(x)                                 # Eq. 3 (inference: the noise's mean, 0)
@@ -179,11 +197,12 @@ class DiffuReason(Recommender):
                 x = mu + k * sigma * torch.randn_like(mu)
             else:
                 x = mu
-        return {"H": H, "tau": tau, "c": c, "pool_weights": weights, "mu": mu, "sigma": sigma}
+        return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": mu, "sigma": sigma}
 
     # ------------------------------------------------------------------ Recommender interface
     def full_scores(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.backbone.score(self.trajectory(inputs)["mu"])
+        out = self.trajectory(inputs)
+        return self.backbone.latent_scores(out["state"], out["mu"])
 
     def compute_loss(self, inputs, targets):
         cfg = self.cfg
@@ -191,8 +210,8 @@ class DiffuReason(Recommender):
         rng = _rng_state(inputs.device)
         out = self.trajectory(inputs)
         mu, sigma = out["mu"], out["sigma"]
-        l_rec = self.backbone.next_item_loss(mu, targets)                      # Eq. 13
-        v_target = self.backbone.item_embeddings()[targets].detach()
+        l_rec = self.backbone.latent_loss(out["state"], mu, targets)            # Eq. 13
+        v_target = self.backbone.target_latent(targets).detach()
         sq = (mu - v_target) ** 2                                              # Eq. 7
         l_diff = sq.mean() if cfg.diff_reduction == "mean" else sq.sum(-1).mean()
         two_stage_rl = rl and cfg.two_stage_epochs > 0                         # stage 2 drops the MSE term
@@ -202,7 +221,7 @@ class DiffuReason(Recommender):
             eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
             z = (mu.unsqueeze(1) + sigma.unsqueeze(1) * eps).detach()       # actions, Eq. 6
             with torch.no_grad():
-                rewards = latent_rewards(z, self.backbone.item_embeddings(), targets, cfg.reward)  # Eq. 8-9
+                rewards = self.backbone.latent_rewards(out["state"], z, targets, cfg.reward)  # Eq. 8-9
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
             logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
             l_align, info = grpo_loss(logp, logp.detach(), adv, cfg.eps_clip)           # Eq. 11, 21

@@ -160,20 +160,33 @@ class SIDRecommender(Recommender):
         """Constrained beam search for histories ``[B, L]`` -> :class:`drlib.sid.BeamSearchResult`
         (``items [B, W]``, best first; ``scores`` = SID log-likelihoods). ``ctx`` overrides :meth:`context`."""
         W = beam_width or self.beam_width
-        if self.trie.device != self.codes.device:
-            self.trie.to(self.codes.device)
         ctx = self.context(inputs) if ctx is None else ctx
         rep = self._repeat_ctx(ctx, W)
-        return constrained_beam_search(lambda prefix: self.step_logits(rep, prefix), self.trie,
+        return constrained_beam_search(lambda prefix: self.step_logits(rep, prefix), self.device_trie(),
                                        inputs.shape[0], W)
+
+    def device_trie(self) -> SIDTrie:
+        """The trie, moved (once) to the device of the model's buffers."""
+        if self.trie.device != self.codes.device:
+            self.trie.to(self.codes.device)
+        return self.trie
 
     def full_scores(self, inputs):
         """``[B, L]`` -> ``[B, n_items + 1]``: the ``W`` beam items get strictly decreasing finite scores, the rest
         (and column 0) ``-inf``."""
+        return self.full_scores_from(self.context, inputs)
+
+    @torch.no_grad()
+    def full_scores_from(self, ctx_fn, inputs: torch.Tensor) -> torch.Tensor:
+        """:meth:`full_scores` with the decoder context of each chunk of ``inputs`` given by ``ctx_fn(chunk)``.
+
+        ``inputs`` is any tensor with the users along dim 0 (histories ``[B, L]``, or row indices ``[B]`` into
+        precomputed states, as DiffuReason-H / -T pass); users are searched ``eval_chunk`` at a time."""
         B = inputs.shape[0]
         out = torch.full((B, self.n_items + 1), float("-inf"), device=inputs.device)
         for s in range(0, B, self.eval_chunk):
-            res = self.retrieve(inputs[s:s + self.eval_chunk])
+            chunk = inputs[s:s + self.eval_chunk]
+            res = self.retrieve(chunk, ctx=ctx_fn(chunk))
             sc = strictly_decreasing(res.scores.float())
             sc = torch.where(res.items > 0, sc, torch.full_like(sc, float("-inf")))
             out[s:s + self.eval_chunk].scatter_(1, res.items.to(inputs.device), sc.to(out.device))

@@ -209,9 +209,12 @@ class TIGER(SIDRecommender):
         x = self.enc_norm(x) * ~pad[..., None]
         return self.emb_drop(x), pad
 
-    def decoder_states(self, memory: torch.Tensor, memory_pad: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+    def decoder_states(self, memory: torch.Tensor, memory_pad: torch.Tensor, prefix: torch.Tensor,
+                       cross_bias: torch.Tensor | None = None) -> torch.Tensor:
         """``memory [B, S, d]``, ``memory_pad [B, S]``, ``prefix [B*k, t]`` codes -> states ``[B*k, t + 1, d]``
-        (state ``j`` predicts level ``j``)."""
+        (state ``j`` predicts level ``j``). ``cross_bias`` (optional) replaces the cross-attention mask built from
+        ``memory_pad``: an additive float mask broadcastable to ``[B, h, k * (t + 1), S]``, query ``j * (t + 1) + i``
+        = beam ``j``'s token ``i`` (DiffuReason-T lets each beam see its own latent token only)."""
         B = memory.shape[0]
         k, rem = divmod(prefix.shape[0], B)
         if rem or k < 1:
@@ -224,10 +227,11 @@ class TIGER(SIDRecommender):
         n = t + 1
         causal = torch.ones(n, n, dtype=torch.bool, device=prefix.device).tril()
         self_bias = self.dec_bias(n, n, prefix.device).masked_fill(~causal, float("-inf"))[None]
-        mem_ok = ~memory_pad
-        mem_ok = mem_ok | ~mem_ok.any(1, keepdim=True)             # an all-padding memory: attend to all (no NaN)
-        cross_bias = torch.zeros(mem_ok.shape, dtype=memory.dtype, device=memory.device)
-        cross_bias = cross_bias.masked_fill(~mem_ok, float("-inf"))[:, None, None, :]
+        if cross_bias is None:
+            mem_ok = ~memory_pad
+            mem_ok = mem_ok | ~mem_ok.any(1, keepdim=True)         # an all-padding memory: attend to all (no NaN)
+            cross_bias = torch.zeros(mem_ok.shape, dtype=memory.dtype, device=memory.device)
+            cross_bias = cross_bias.masked_fill(~mem_ok, float("-inf"))[:, None, None, :]
         y = self.emb_drop(self.tok_emb(toks))
         for layer in self.dec_layers:
             y = layer(y, self_bias, memory, cross_bias, k)

@@ -15,6 +15,7 @@ from ..diffureason.module import DiffuReason, DiffuReasonSettings
 from ..baselines.lares import LARESConfig, build_lares
 from ..baselines.rearec import ReaRecConfig, ReaRecSettings, build_rearec
 from ..generative import HSTUConfig, TIGERConfig, build_hstu, build_tiger
+from ..generative.reasoning import check_reward, reasoning_backbone
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,46 @@ MODELS["tiger"] = ModelEntry(TIGERConfig, "TIGER", build_tiger,
                              "(Appendix A.1)", TIGERConfig.from_backbone_kwargs, _TIGER_PROFILES)
 
 
+
+@dataclass(frozen=True)
+class DiffuReasonHConfig:
+    """DiffuReason-H: the SID-augmented HSTU backbone (``backbone``) plus the module settings (``module``)."""
+    backbone: HSTUConfig = HSTUConfig()
+    module: DiffuReasonSettings = DiffuReasonSettings()
+
+
+@dataclass(frozen=True)
+class DiffuReasonTConfig:
+    """DiffuReason-T: the TIGER backbone (``backbone``) plus the module settings (``module``)."""
+    backbone: TIGERConfig = TIGERConfig()
+    module: DiffuReasonSettings = DiffuReasonSettings()
+
+
+def _build_diffureason_h(cfg: DiffuReasonHConfig, n_items: int, max_len: int) -> Recommender:
+    # the reasoner takes the largest head count <= module.reasoner_heads dividing d (HSTU's d = 50 -> 5 heads)
+    check_reward(cfg.module.reward)
+    return DiffuReason(reasoning_backbone(build_hstu(cfg.backbone, n_items, max_len)), cfg.module,
+                       fit_reasoner_heads=True)
+
+
+def _build_diffureason_t(cfg: DiffuReasonTConfig, n_items: int, max_len: int) -> Recommender:
+    check_reward(cfg.module.reward)
+    return DiffuReason(reasoning_backbone(build_tiger(cfg.backbone, n_items, max_len)), cfg.module,
+                       fit_reasoner_heads=True)
+
+
+MODELS["diffureason-h"] = ModelEntry(
+    DiffuReasonHConfig, "DiffuReason-H", _build_diffureason_h,
+    "HSTU (SIDs) + DiffuReason: the refined latent is a second SID-decoder context token [h_L, z]; "
+    "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
+    lambda kw: DiffuReasonHConfig(backbone=HSTUConfig.from_backbone_kwargs(kw)), _HSTU_PROFILES)
+MODELS["diffureason-t"] = ModelEntry(
+    DiffuReasonTConfig, "DiffuReason-T", _build_diffureason_t,
+    "TIGER + DiffuReason: the refined latent is one more cross-attention memory token; "
+    "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
+    lambda kw: DiffuReasonTConfig(backbone=TIGERConfig.from_backbone_kwargs(kw)), _TIGER_PROFILES)
+
+
 def get_model_entry(name: str) -> ModelEntry:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
@@ -102,5 +143,5 @@ def build_model(name: str, cfg, n_items: int, max_len: int) -> Recommender:
     return entry.build(cfg, n_items, max_len)
 
 
-__all__ = ["DiffuReasonSConfig", "BACKBONES", "MODELS", "Backbone", "NextItemModel", "Recommender", "SASRec", "SASRecConfig",
+__all__ = ["DiffuReasonSConfig", "DiffuReasonHConfig", "DiffuReasonTConfig", "BACKBONES", "MODELS", "Backbone", "NextItemModel", "Recommender", "SASRec", "SASRecConfig",
            "build_model", "get_model_entry"]

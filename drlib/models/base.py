@@ -48,6 +48,34 @@ class Backbone(nn.Module):
         """Full-softmax cross-entropy (Eq. 13): ``latent`` ``[B, d]``, ``targets`` ``[B]`` (ids >= 1) -> scalar."""
         return F.cross_entropy(self.item_logits(latent).float(), targets - 1)
 
+    # ------------------------------------------------------------------ hooks of the DiffuReason module
+    # DiffuReason (drlib.diffureason.module) reaches a backbone only through these five methods. The defaults
+    # are the ID-based behaviour (SASRec: one embedding per item, dot-product scores); the Semantic-ID backbones
+    # override them (drlib.generative.reasoning). ``state`` is whatever ``reasoning_memory`` returns first and
+    # the other hooks need (the defaults need nothing: ``None``).
+    def reasoning_memory(self, inputs: torch.Tensor):
+        """``inputs [B, L]`` -> ``(state, H [B, S, d], pad [B, S] bool, True = padding)``: the hidden states the
+        latent reasoner attends to (Eq. 1; ``H[:, -1]`` is ``tau_1``) and its padding mask."""
+        return None, self.encode(inputs), inputs == 0
+
+    def latent_loss(self, state, latent: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``L_rec`` (Eq. 13) of the refined latent ``[B, d]`` for ``targets [B]`` -> scalar."""
+        return self.next_item_loss(latent, targets)
+
+    def target_latent(self, targets: torch.Tensor) -> torch.Tensor:
+        """``v_target`` of Eq. 7 for ``targets [B]`` -> ``[B, d]`` (the module detaches it)."""
+        return self.item_embeddings()[targets]
+
+    @torch.no_grad()
+    def latent_rewards(self, state, z: torch.Tensor, targets: torch.Tensor, kind: str = "hit@1") -> torch.Tensor:
+        """Rewards (Eq. 8-9) of the policy samples ``z [B, G, d]`` for ``targets [B]`` -> ``[B, G]``."""
+        from ..diffureason.module import latent_rewards
+        return latent_rewards(z, self.item_embeddings(), targets, kind)
+
+    def latent_scores(self, state, latent: torch.Tensor) -> torch.Tensor:
+        """Full-catalogue scores ``[B, N]`` of the refined latent ``[B, d]`` (the module's ``full_scores``)."""
+        return self.score(latent)
+
 
 
 class Recommender(nn.Module):
