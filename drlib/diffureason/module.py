@@ -204,7 +204,14 @@ class DiffuReason(Recommender):
         out = self.trajectory(inputs)
         return self.backbone.latent_scores(out["state"], out["mu"])
 
-    def compute_loss(self, inputs, targets):
+    def loss_terms(self, inputs, targets):
+        """The terms of Eq. 12 for a batch, unweighted, with their weights.
+
+        Returns ``(terms, weights, logs, out)``: ``terms`` maps ``rec``, ``diff`` and, in the RL phase,
+        ``align`` (and ``kl`` for "with KL") to scalar tensors; ``weights`` maps the same keys to floats;
+        ``logs`` holds loggable floats; ``out`` is the :meth:`trajectory`. ``compute_loss`` is the weighted sum;
+        :mod:`drlib.diffureason.diagnostics` takes each term's gradient separately.
+        """
         cfg = self.cfg
         rl = self.in_rl_phase()
         rng = _rng_state(inputs.device)
@@ -215,7 +222,8 @@ class DiffuReason(Recommender):
         sq = (mu - v_target) ** 2                                              # Eq. 7
         l_diff = sq.mean() if cfg.diff_reduction == "mean" else sq.sum(-1).mean()
         two_stage_rl = rl and cfg.two_stage_epochs > 0                         # stage 2 drops the MSE term
-        loss = l_rec + (0.0 if two_stage_rl else cfg.alpha) * l_diff
+        terms = {"rec": l_rec, "diff": l_diff}
+        weights = {"rec": 1.0, "diff": 0.0 if two_stage_rl else cfg.alpha}
         logs = {"rec": l_rec.item(), "diff": l_diff.item()}
         if rl:
             eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
@@ -225,7 +233,7 @@ class DiffuReason(Recommender):
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
             logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
             l_align, info = grpo_loss(logp, logp.detach(), adv, cfg.eps_clip)           # Eq. 11, 21
-            loss = loss + cfg.beta * l_align
+            terms["align"], weights["align"] = l_align, cfg.beta
             logs.update(align=l_align.item(), reward=rewards.mean().item(),
                         informative_groups=(rewards.std(-1) > 0).float().mean().item(), **info)
             if cfg.kl_weight > 0:
@@ -235,8 +243,17 @@ class DiffuReason(Recommender):
                     _set_rng_state(rng, inputs.device)                        # same noise and dropout masks
                     ref = self._reference.train(self.training).trajectory(inputs)
                 kl = gaussian_kl(mu, sigma, ref["mu"], ref["sigma"]).mean()
-                loss = loss + cfg.kl_weight * kl
+                terms["kl"], weights["kl"] = kl, cfg.kl_weight
                 logs["kl"] = kl.item()
+        return terms, weights, logs, out
+
+    def compute_loss(self, inputs, targets):
+        """``L = L_rec + alpha L_diff + beta L_align (+ kl_weight KL)`` (Eq. 12) and the logs."""
+        terms, weights, logs, _ = self.loss_terms(inputs, targets)
+        loss = terms["rec"] + weights["diff"] * terms["diff"]
+        for k in ("align", "kl"):
+            if k in terms:
+                loss = loss + weights[k] * terms[k]
         logs["loss"] = loss.item()
         return loss, logs
 
