@@ -1,4 +1,4 @@
-"""Command line: ``python -m drlib {train,datasets,config} ...``."""
+"""Command line: ``python -m drlib {train,config,notebooks,efficiency,sids,datasets} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -71,9 +71,60 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     e.add_argument("--force", action="store_true", help="measure again even if stored")
 
+    s = sub.add_parser("sids", help="build Semantic IDs with the RQ-VAE tokenizer (or read LETTER's) and print "
+                       "their stats; stores results/tokenizer/*.json and runs/tokenizer/*/codes.pt",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_sid_fields(),
+                       description="Tokenize a dataset's catalogue into Semantic IDs (Appendix A, Table 4) from one "
+                                   "or more feature sources and print per-level codebook utilisation, collisions "
+                                   "before disambiguation, items needing the disambiguation token and time. A "
+                                   "tokenization that already has a stored record and codes is not rebuilt "
+                                   "unless --force. The RQ-VAE's Table 4 default is 20,000 epochs; on a CPU set "
+                                   "fewer, e.g. --set rqvae.epochs=300.")
+    s.add_argument("--dataset", default="beauty", choices=dataset_names(), metavar="NAME",
+                   help="dataset (default: beauty); attributes exist for beauty and sports, reference SIDs for "
+                        "beauty and instruments")
+    s.add_argument("--features", nargs="+", default=["attributes"], metavar="SOURCE",
+                   choices=("attributes", "collaborative", "reference"),
+                   help="one or more of: attributes (S3-Rec brand/category ids), collaborative (a trained model's "
+                        "item table, see --collab-run), reference (LETTER's precomputed SIDs; nothing trained). "
+                        "Default: attributes")
+    s.add_argument("--seed", type=int, default=0, help="RQ-VAE seed (default: 0)")
+    s.add_argument("--collab-run", default=None, metavar="RUN_ID",
+                   help="run id of a finished run (results/main/<RUN_ID>.json, weights in runs/main/<RUN_ID>/) "
+                        "whose backbone item table gives the collaborative features (default: the DiffuReason-S "
+                        "Beauty seed-0 run, diffureason-s-beauty-cpu-seed0-b0f10a379c)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a tokenizer field, repeatable, e.g. --set rqvae.epochs=300 --set attribute_dim=64 "
+                        "(see the field list below)")
+    s.add_argument("--force", action="store_true", help="rebuild even if a record and codes are stored")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar during RQ-VAE training")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
     d.add_argument("--data-path", default=None)
     return parser
+
+
+def _sid_fields() -> str:
+    from .sid.build import describe_tokenizer_fields
+    return "tokenizer fields for --set (defaults):\n" + describe_tokenizer_fields()
+
+
+def _sids(args, argv: list[str]) -> int:
+    import dataclasses
+    from .sid.build import TokenizerConfig, apply_tokenizer_overrides, build_sids, record_path, stats_table
+    cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
+    records, paths = [], []
+    for source in dict.fromkeys(args.features):
+        cfg = TokenizerConfig(dataset=args.dataset, features=source, seed=args.seed)
+        if args.collab_run:
+            cfg = dataclasses.replace(cfg, collab_run=args.collab_run)
+        cfg = apply_tokenizer_overrides(cfg, args.overrides)
+        records.append(build_sids(cfg, progress=not args.no_progress, force=args.force, command=cmd))
+        paths.append(record_path(cfg))
+    print(stats_table(records))
+    for p in paths:
+        print(f"record: {p}")
+    return 0
 
 
 def configs_from_args(args: argparse.Namespace) -> list:
@@ -96,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             recs = [benchmark(c, args.batches, args.warmup, force=args.force) for c in cfgs]
             print(relative_table(recs, recs[0]["label"]).to_string(index=False))
             return 0
+        if args.cmd == "sids":
+            return _sids(args, argv)
         if args.cmd == "notebooks":
             from .book import OUT, execute_all
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
@@ -121,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             m = rec["metrics"]["test"]
             print(json.dumps({"run_id": rec["run_id"], "test": m, "timing": rec["timing"]}, indent=None))
         return 0
-    except (KeyError, ValueError, TypeError, DataFormatError) as e:
+    except (KeyError, ValueError, TypeError, DataFormatError, FileNotFoundError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """Semantic IDs (Appendix A, Eq. 14-15, Table 4): item features, the RQ-VAE tokenizer, the SID trie and
-constrained beam search used by the generative backbones (HSTU with SIDs, TIGER).
+constrained beam search used by the generative backbones (HSTU with SIDs, TIGER), and :mod:`drlib.sid.build`
+(``python -m drlib sids``): stored, cached tokenizations of a dataset with their stats.
 
 Codes are ``LongTensor [n_items + 1, L]`` with row 0 (padding) = ``PAD_CODE`` (-1); features are
 ``[n_items + 1, F]`` with row 0 zeros.
@@ -9,6 +10,7 @@ from .features import (PAD_CODE, attribute_features, collaborative_features, loa
 from .rqvae import (RQVAE, RQVAEConfig, RQVAEOutput, add_disambiguation, assign_sids, kmeans, sid_stats,
                     train_rqvae)
 from .trie import BeamSearchResult, SIDTrie, constrained_beam_search
+from .build import TokenizerConfig, build_sids, load_codes, tokenization_stats
 
 __all__ = [
     "PAD_CODE", "attribute_features", "collaborative_features", "load_attribute_features", "load_reference_sids",
@@ -16,4 +18,5 @@ __all__ = [
     "RQVAE", "RQVAEConfig", "RQVAEOutput", "add_disambiguation", "assign_sids", "kmeans", "sid_stats",
     "train_rqvae",
     "BeamSearchResult", "SIDTrie", "constrained_beam_search",
+    "TokenizerConfig", "build_sids", "load_codes", "tokenization_stats",
 ]
