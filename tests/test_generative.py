@@ -371,3 +371,24 @@ def test_registered_and_profiles(name, label, tmp_results):
     assert smoke.model.sid_source == "random" and smoke.model.dataset == "synthetic"
     rec = run(smoke, progress=False, log=lambda *a: None)
     assert rec["label"] == label and 0 <= rec["metrics"]["test"]["recall@10"] <= 1
+
+
+@pytest.mark.parametrize("source", ["attributes", "collaborative"])
+def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
+    """sid_source=attributes/collaborative loads our tokenizer's codes (features = source, Table 4 settings but
+    500 RQ-VAE epochs) and checks their catalogue size."""
+    import drlib.sid.build as build
+    seen = {}
+
+    def fake_load_codes(cfg, build=True, progress=False, **kw):
+        seen["cfg"] = cfg
+        codes = torch.arange(4 * 7).view(7, 4) % 5
+        codes[0] = -1
+        return codes
+
+    monkeypatch.setattr(build, "load_codes", fake_load_codes)
+    codes = default_codes("beauty", 6, source)
+    assert codes.shape[0] == 7 and seen["cfg"].features == source and seen["cfg"].rqvae.epochs == 500
+    assert seen["cfg"].dataset == "beauty"
+    with pytest.raises(ValueError, match="cover 6 items"):
+        default_codes("beauty", 9, source)

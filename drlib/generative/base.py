@@ -21,7 +21,11 @@ import torch.nn.functional as F
 from ..models.base import Recommender
 from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search
 
-SID_SOURCES = ("reference", "random")
+SID_SOURCES = ("reference", "random", "attributes", "collaborative")
+
+# The RQ-VAE budget behind sid_source="attributes" / "collaborative": Table 4's 20,000 epochs take about 5 hours on
+# one CPU thread, so the codes are built with 500 (drlib.sid.build; the tokenizer record stores its config).
+TOKENIZER_OVERRIDES = ("rqvae.epochs=500",)
 
 
 def check_common_settings(cfg) -> None:
@@ -53,6 +57,8 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
     ``source="reference"``: LETTER's precomputed 4 x 256 SIDs (:func:`drlib.sid.load_reference_sids`; Beauty and
     Instruments), with the disambiguation token appended when two items share a SID (both datasets have a few
     collisions, so ``Lc = 5``). ``source="random"``: :func:`random_codes` (4 x 256, seed 0).
+    ``source="attributes"`` / ``"collaborative"``: our RQ-VAE's SIDs of that feature source
+    (:func:`drlib.sid.build.build_sids` with :data:`TOKENIZER_OVERRIDES`, seed 0; cached, built on first use).
     """
     if source not in SID_SOURCES:
         raise ValueError(f"sid_source must be one of {SID_SOURCES}, got {source!r}")
@@ -61,6 +67,14 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
     if not dataset_name:
         raise ValueError("the model config's `dataset` is empty, so its Semantic IDs cannot be found; set "
                          "model.dataset to the run's dataset (e.g. --set model.dataset=beauty), or pass `codes`")
+    if source in ("attributes", "collaborative"):
+        from ..sid.build import TokenizerConfig, apply_tokenizer_overrides, load_codes
+        tcfg = apply_tokenizer_overrides(TokenizerConfig(dataset=dataset_name, features=source), TOKENIZER_OVERRIDES)
+        codes = load_codes(tcfg, build=True, progress=True)     # cached under runs/tokenizer/; built if absent
+        if codes.shape[0] != n_items + 1:
+            raise ValueError(f"the {source} SIDs of {dataset_name!r} cover {codes.shape[0] - 1} items, the dataset "
+                             f"has {n_items}")
+        return add_disambiguation(codes, "auto")
     from ..data.readers import DataFormatError
     from ..data.registry import get_spec
     try:
@@ -68,11 +82,10 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
     except KeyError:
         has_ref = False
     if not has_ref:
-        # TODO: build RQ-VAE SIDs (drlib.sid.train_rqvae + assign_sids) once per dataset and cache them, then
-        # load them here (a sid_source="rqvae").
         raise ValueError(f"dataset {dataset_name!r} has no reference Semantic IDs (only Beauty and Instruments "
-                         "ship them). Build RQ-VAE SIDs first (drlib.sid.train_rqvae + assign_sids) and pass them "
-                         "as `codes`, or use model.sid_source=random for a quick run.")
+                         "ship them). Use our RQ-VAE's (model.sid_source=attributes or collaborative; built and "
+                         "cached on first use, see `python -m drlib sids --help`), or model.sid_source=random for a "
+                         "quick run.")
     try:
         from ..sid import load_reference_sids
         codes = load_reference_sids(dataset_name)
