@@ -23,8 +23,8 @@ def collect(cfgs: Iterable[RunConfig], train_missing: bool = False, progress: bo
         if rec is None and cfg.experiment != "main":
             # the same config (same hash) may have run as a main-table run: reuse it under this row's label
             rec = load_record(dataclasses.replace(cfg, experiment="main"))
-            if rec is not None:
-                rec = {**rec, "label": cfg.label}
+        if rec is not None and cfg.variant and rec.get("label") != cfg.label:
+            rec = {**rec, "label": cfg.label}      # a run stored by the CLI carries the model's label
         if rec is None and train_missing:
             rec = run(cfg, progress=progress, log=log)
         (found.append(rec) if rec is not None else missing.append(cfg))

@@ -39,3 +39,15 @@ def test_collect_finds_a_stored_ablation_row(tmp_results):
     assert [r["label"] for r in found] == ["w/o RL"] and not missing
     found, missing = collect([dataclasses.replace(cfg, experiment="main")])
     assert not found and len(missing) == 1
+
+
+def test_collect_labels_a_sensitivity_run_stored_by_the_cli(tmp_results):
+    """A sensitivity run trained by `python -m drlib train ... --experiment sensitivity --set ...` is stored with the
+    model's label; collect returns it under the variant label the notebook parses (`beta=2.0`)."""
+    (cfg,) = sensitivity_configs("synthetic", "smoke", 0, alphas=(), betas=(2.0,), reasoning_steps=(),
+                                 group_sizes=())["beta"]
+    stored = dataclasses.replace(cfg, variant=None)
+    save_record({"label": stored.label, "config": stored.to_dict(), "config_hash": stored.config_hash,
+                 "metrics": {"valid": {}, "test": {}}}, stored)
+    found, missing = collect([cfg])
+    assert [r["label"] for r in found] == ["beta=2.0"] and not missing
