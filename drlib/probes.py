@@ -21,9 +21,13 @@ def stage_names(model) -> list[str]:
     return [f"step {r + 1}" for r in range(model.cfg.reasoning_steps)] + ["diffusion"]
 
 
-def _stage_latent(model, x: torch.Tensor, stage: int) -> torch.Tensor:
+def _stage_scores(model, x: torch.Tensor, stage: int) -> torch.Tensor:
+    """Full-catalogue scores ``[B, N]`` decoded from one stage's latent (a thinking token, or ``mu`` for the last
+    stage) through the backbone's ``latent_scores``: a dot product with the item table on SASRec, constrained
+    beam search on the Semantic-ID backbones (there only the beam's items get finite scores)."""
     out = model.trajectory(x)
-    return out["mu"] if stage == out["tau"].shape[1] else out["tau"][:, stage]
+    latent = out["mu"] if stage == out["tau"].shape[1] else out["tau"][:, stage]
+    return model.backbone.latent_scores(out["state"], latent)
 
 
 @torch.no_grad()
@@ -32,8 +36,8 @@ def stage_ranks(model, split, batch_size: int = 1024, mask_history: bool = True,
     model.eval()
     cols = []
     for s in range(len(stage_names(model))):
-        cols.append(compute_ranks(lambda x, s=s: model.backbone.score(_stage_latent(model, x, s)), split,
-                                  batch_size, mask_history, device))
+        cols.append(compute_ranks(lambda x, s=s: _stage_scores(model, x, s), split, batch_size, mask_history,
+                                  device))
     return np.stack(cols, 1)
 
 

@@ -223,3 +223,20 @@ def test_smoke_run(tmp_results, name, label):
               log=lambda *a: None)
     assert rec["label"] == label
     assert 0.0 <= rec["metrics"]["test"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stage_probes_decode_each_stage_through_beam_search(kind):
+    """drlib.probes.stage_ranks on a SID backbone: one column per thinking token plus the diffusion output, the
+    last equal to the model's own ranks; a target outside a stage's beam gets the catalogue-size rank."""
+    import numpy as np
+    from drlib.data import make_synthetic, split_leave_one_out
+    from drlib.evaluate import compute_ranks
+    from drlib.probes import stage_ranks
+    ds = split_leave_one_out("syn", make_synthetic(n_users=30, n_items=N_ITEMS, max_len=MAX_LEN + 2, seed=0),
+                             max_len=MAX_LEN, n_items=N_ITEMS)
+    m = model(kind).eval()
+    ranks = stage_ranks(m, ds.test, batch_size=16)
+    assert ranks.shape == (30, SETTINGS.reasoning_steps + 1)
+    assert (ranks[:, -1] == compute_ranks(m.full_scores, ds.test)).all()
+    assert ((ranks < W) | (ranks >= N_ITEMS - W)).all()     # inside the beam, or tied at -inf with the rest
