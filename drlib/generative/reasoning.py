@@ -37,8 +37,9 @@ Common to both:
   a time).
 * ``item_embeddings()`` returns the ``v_target`` table of all items ``[N, d]`` (row 0 zeros; cheap), so the
   explorer's distance to the target embedding still means something. ``score`` / ``item_logits`` (dot products
-  with that table) are meaningless here and raise ``NotImplementedError``; the SASRec probes that score every
-  trajectory stage with ``backbone.score`` therefore do not apply to DiffuReason-H / -T.
+  with that table) are meaningless here and raise ``NotImplementedError``; the Sec. 4.6 probes
+  (:mod:`drlib.probes`) decode every trajectory stage through ``latent_scores`` instead, while the explorer
+  (:mod:`drlib.explorer`) still needs ``score`` and so serves DiffuReason-S only.
 * The reasoner's heads: ``DiffuReason(..., fit_reasoner_heads=True)``, i.e. the largest head count
   ``<= reasoner_heads`` (8) that divides ``d`` (HSTU's ``d = 50``: 5 heads; TIGER's 128: 8).
 """
