@@ -11,12 +11,11 @@ Profiles (see the book's reproduction notes for the reasons):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import typing
 from dataclasses import dataclass, field
 
 from .models import get_model_entry
+from .utils import stable_hash
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -107,8 +106,7 @@ class RunConfig:
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps(self.hash_dict(), sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return stable_hash(self.hash_dict())
 
     @property
     def run_id(self) -> str:

@@ -1,6 +1,7 @@
 """Small shared helpers: seeding, device choice, atomic file writes, environment info."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -38,6 +39,12 @@ def configure_torch(num_threads: int | None = None) -> None:
     torch.set_flush_denormal(True)
     if num_threads:
         torch.set_num_threads(num_threads)
+
+
+def stable_hash(obj: Any) -> str:
+    """16 hex digits of the sha256 of ``obj`` as sorted JSON: the config hashes behind run and tokenizer ids."""
+    blob = json.dumps(obj, sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _umask() -> int:

@@ -48,6 +48,7 @@ import torch
 
 from .features import PAD_CODE, collaborative_features, load_attribute_features, load_reference_sids
 from .rqvae import RQVAEConfig, add_disambiguation, assign_sids, sid_stats, train_rqvae
+from ..utils import stable_hash
 
 EXPERIMENT = "tokenizer"
 FEATURE_SOURCES = ("attributes", "collaborative", "reference")
@@ -104,8 +105,7 @@ class TokenizerConfig:
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps(self.hash_dict(), sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return stable_hash(self.hash_dict())
 
     @property
     def tokenizer_id(self) -> str:
