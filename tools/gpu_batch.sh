@@ -10,7 +10,8 @@
 #   e.g.  kl --model diffureason-s --seed 0 --ablation 'with KL'
 # LIMIT: seconds after which unfinished jobs are killed (their per-epoch checkpoints stay in runs/, and rerunning
 #   the same job resumes them). DRLIB_DATA must name a folder holding <dataset>/<file> when ../shared is absent.
-# OUT: receives results.tgz (results/ and the logs) and, split in 15 MB parts, the checkpoints under 14 MB of
+# OUT: receives results.tgz (results/ and the logs) and, split in 15 MB parts, the checkpoints under CKPT_MAX_MB
+#   (14 unless set; at most 64 MiB come back from a device call) MB of
 #   unfinished runs (runs-part-*); restore them with `cat runs-part-* | tar xzf -` before rerunning.
 set -u
 JOBS=${JOBS:-jobs.txt}; LIMIT=${LIMIT:-540}; OUT=${OUT:?set OUT to an output folder}
@@ -32,7 +33,7 @@ done
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 sleep 3
 tar czf "$OUT/results.tgz" results/ -C "$(dirname "$logs")" logs 2>/dev/null
-ck=$(find runs -name checkpoint.pt -size -14M 2>/dev/null)
+ck=$(find runs -name checkpoint.pt -size -${CKPT_MAX_MB:-14}M 2>/dev/null)
 [ -n "$ck" ] && tar czf - $ck | split -b 15M - "$OUT/runs-part-"
 tail -n 2 "$logs"/*.log
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv
