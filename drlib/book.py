@@ -17,7 +17,7 @@ SMOKE_PARAMS = {
     "02_main_table": {"profile": "smoke", "datasets": ["synthetic"], "seeds": [0], "train_missing": True,
                       "overrides": ["train.epochs=2"]},
     "03_ablations": {**_SMOKE, "dataset": "synthetic", "rows": ["DiffuReason", "w/o RL", "with KL"],
-                     "train_missing": True},
+                     "seeds_per_model": {"diffureason-s": [0], "diffureason-h": [0]}, "train_missing": True},
     "04_efficiency": {"profile": "smoke", "dataset": "synthetic", "n_batches": 2, "warmup": 1,
                       "measure_missing": True},
     "05_sensitivity": {**_SMOKE, "dataset": "synthetic", "values": {"alphas": [0.0, 1.0], "betas": [1.0],

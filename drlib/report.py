@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .diffureason.ablations import ABLATIONS
 from .results import load_records, records_frame
 
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
@@ -35,6 +36,22 @@ PAPER_LABEL = {"ReaRec-ERL": "ReaRec", "ReaRec-PRL": "ReaRec"}
 PAPER_TABLE2 = pd.DataFrame([
     {"dataset": d, "label": lab, **dict(zip(METRICS, vals))}
     for d, rows in _PAPER_ROWS.items() for lab, vals in rows.items()])
+
+
+# Table 3 (the ablations, run on the HSTU backbone): dataset -> row -> (R@10, N@10)
+_PAPER_ABLATION = {
+    "beauty": {"DiffuReason": (0.1117, 0.0595), "w/o CoT": (0.1013, 0.0545), "w/o Diffusion": (0.1095, 0.0571),
+               "w/o RL": (0.1093, 0.0578), "w/o MSE": (0.1115, 0.0589), "w/o Diffusion+RL": (0.1055, 0.0571),
+               "with KL": (0.1048, 0.0558), "with Two-stage": (0.1099, 0.0587)},
+    "sports": {"DiffuReason": (0.0931, 0.0527), "w/o CoT": (0.0807, 0.0442), "w/o Diffusion": (0.0887, 0.0496),
+               "w/o RL": (0.0915, 0.0510), "w/o MSE": (0.0930, 0.0534), "w/o Diffusion+RL": (0.0831, 0.0449),
+               "with KL": (0.0865, 0.0484), "with Two-stage": (0.0922, 0.0519)},
+}
+PAPER_TABLE3 = pd.DataFrame([{"dataset": d, "row": row, "recall@10": v[0], "ndcg@10": v[1]}
+                             for d, rows in _PAPER_ABLATION.items() for row, v in rows.items()])
+PAPER_TABLE3_BACKBONE = "HSTU"
+# The backbone under each DiffuReason variant (Table 3 rows are named without it).
+BACKBONE_OF = {"diffureason-s": "SASRec", "diffureason-h": "HSTU", "diffureason-t": "TIGER"}
 
 
 def summary(records: list[dict], split: str = "test") -> pd.DataFrame:
@@ -88,3 +105,42 @@ def improvement(records: list[dict], base_label: str, new_label: str, split: str
                          "paired seeds": len(common),
                          "paired diff std": diff.std(ddof=1) if len(common) > 1 else float("nan")})
     return pd.DataFrame(rows)
+
+
+def ablation_table(records: list[dict]) -> pd.DataFrame:
+    """Table 3 from stored runs: one row per (dataset, backbone, ablation row), means over the seeds present.
+
+    Columns: validation NDCG@10 (what model selection sees), test R@10 / N@10, the test N@10 change against the
+    full model of the same backbone and seeds (``vs full % (N@10)``), and the paper's Table 3 numbers with their change
+    against the paper's full model, for the backbone the paper ran them on (HSTU); ``NaN`` elsewhere."""
+    if not records:
+        return pd.DataFrame()
+    test, valid = records_frame(records, "test"), records_frame(records, "valid")
+    test["valid ndcg@10"] = valid["ndcg@10"].to_numpy()
+    test["backbone"] = test.model.map(BACKBONE_OF).fillna(test.model)
+    # the full model is stored under the model's own label (e.g. DiffuReason-H); Table 3 calls it DiffuReason
+    test["row"] = [lab if lab in ABLATIONS else "DiffuReason" for lab in test.label]
+    rows = []
+    for (d, bb), g in test.groupby(["dataset", "backbone"], sort=False):
+        seeds_full = set(g[g.row == "DiffuReason"].seed)
+        paper = PAPER_TABLE3[PAPER_TABLE3.dataset == d].set_index("row")
+        for row, h in g.groupby("row", sort=False):
+            p = paper.loc[row] if bb == PAPER_TABLE3_BACKBONE and row in paper.index else None
+            # the change against the full model uses the seeds both have
+            both = sorted(set(h.seed) & seeds_full)
+            ours_vs = float("nan")
+            if both:
+                mine = h[h.seed.isin(both)]["ndcg@10"].mean()
+                ref = g[(g.row == "DiffuReason") & g.seed.isin(both)]["ndcg@10"].mean()
+                ours_vs = 100 * (mine / ref - 1)
+            rows.append({"dataset": d, "backbone": bb, "row": row, "seeds": ",".join(map(str, sorted(h.seed))),
+                         "valid ndcg@10": h["valid ndcg@10"].mean(), "recall@10": h["recall@10"].mean(),
+                         "ndcg@10": h["ndcg@10"].mean(), "vs full % (N@10)": ours_vs,
+                         "paper recall@10": p["recall@10"] if p is not None else float("nan"),
+                         "paper ndcg@10": p["ndcg@10"] if p is not None else float("nan"),
+                         "paper vs full % (N@10)": (100 * (p["ndcg@10"] / paper.loc["DiffuReason", "ndcg@10"] - 1)
+                                             if p is not None else float("nan"))})
+    order = {r: i for i, r in enumerate(ABLATIONS)}
+    out = pd.DataFrame(rows)
+    return out.sort_values(["dataset", "backbone", "row"], key=lambda c: c.map(order) if c.name == "row" else c,
+                           kind="stable").reset_index(drop=True)

@@ -22,3 +22,28 @@ def test_compare_with_paper_maps_rearec_variants_and_averages_seeds(tmp_path, mo
     assert row["paper"] == float(paper_rearec["recall@10"].iloc[0])
     assert abs(row["ours (mean)"] - 0.06) < 1e-12 and row["seeds"] == 2
     assert abs(row["ours - paper"] - (0.06 - row["paper"])) < 1e-12
+
+
+def _ablation_record(model, label, seed, n10):
+    rec = _record(label, seed, 3 * n10)
+    rec["config"]["model"] = model
+    return rec
+
+
+def test_ablation_table_pairs_seeds_and_shows_the_paper_only_for_hstu():
+    from drlib.report import PAPER_TABLE3, ablation_table
+    recs = [_ablation_record("diffureason-h", "DiffuReason-H", 0, 0.010),
+            _ablation_record("diffureason-h", "DiffuReason-H", 1, 0.020),
+            _ablation_record("diffureason-h", "w/o RL", 1, 0.030),
+            _ablation_record("diffureason-s", "DiffuReason-S", 0, 0.040),
+            _ablation_record("diffureason-s", "w/o CoT", 0, 0.020)]
+    t = ablation_table(recs).set_index(["backbone", "row"])
+    assert list(t.loc["HSTU"].index) == ["DiffuReason", "w/o RL"]          # Table 3's row order
+    # the full model's mean covers its seeds; the change uses the seed both rows have (seed 1: 0.030 vs 0.020)
+    assert abs(t.loc[("HSTU", "DiffuReason"), "ndcg@10"] - 0.015) < 1e-12
+    assert abs(t.loc[("HSTU", "w/o RL"), "vs full % (N@10)"] - 50.0) < 1e-9
+    assert abs(t.loc[("SASRec", "w/o CoT"), "vs full % (N@10)"] + 50.0) < 1e-9
+    paper = PAPER_TABLE3[(PAPER_TABLE3.dataset == "beauty")].set_index("row")
+    assert t.loc[("HSTU", "w/o RL"), "paper ndcg@10"] == paper.loc["w/o RL", "ndcg@10"]
+    assert t.loc[("SASRec", "w/o CoT"), ["paper recall@10", "paper ndcg@10"]].isna().all()
+    assert t.loc[("HSTU", "w/o RL"), "seeds"] == "1" and t.loc[("HSTU", "DiffuReason"), "seeds"] == "0,1"

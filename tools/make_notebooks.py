@@ -57,28 +57,44 @@ write("02_main_table", [
 ])
 
 write("03_ablations", [
-    ("md", "# Ablations (Table 3)\n\nEvery row of the paper's Table 3 is a set of config overrides on DiffuReason-S "
-           "(`drlib.diffureason.ablations.ABLATIONS`); the paper ran them on HSTU, we run them on our SASRec backbone first. "
-           "Rows without a stored run are listed as missing; `python -m drlib train --model diffureason-s --ablation 'w/o RL'` trains one."),
-    ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds = [0]\nrows = None\noverrides = []\ntrain_missing = False", ["parameters"]),
-    ("code", "import dataclasses\nimport pandas as pd\nfrom drlib.config import apply_overrides\n"
+    ("md", "# Ablations (Table 3)\n\nEvery row of the paper's Table 3 is a set of config overrides on a DiffuReason model "
+           "(`drlib.diffureason.ablations.ABLATIONS`). The paper ran them on HSTU (its Table 3 full-model row is DiffuReason-H's "
+           "Table 2 entry); we run them on our SASRec backbone (DiffuReason-S) and on HSTU (DiffuReason-H), with the seeds listed "
+           "per model below. Rows without a stored run are counted as missing; "
+           "`python -m drlib train --model diffureason-h --seed 1 --ablation 'w/o RL'` trains one."),
+    ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds_per_model = {'diffureason-s': [0], 'diffureason-h': [1]}\n"
+             "rows = None\noverrides = []\ntrain_missing = False", ["parameters"]),
+    ("code", "import pandas as pd\nfrom drlib.config import apply_overrides\n"
              "from drlib.diffureason.ablations import ABLATIONS\nfrom drlib.experiments import ablation_configs, collect\n"
-             "from drlib.report import summary\n\n"
-             "cfgs = [apply_overrides(c, overrides) for c in ablation_configs(dataset, profile, seeds, rows=rows)]\n"
+             "from drlib.report import ablation_table\n\n"
+             "cfgs = [apply_overrides(c, overrides) for m, seeds in seeds_per_model.items()\n"
+             "        for c in ablation_configs(dataset, profile, seeds, model=m, rows=rows)]\n"
              "records, missing = collect(cfgs, train_missing=train_missing)\n"
-             "print('missing rows:', sorted({c.label for c in missing}) or 'none')\n"
+             "for m in seeds_per_model:\n"
+             "    gone = sorted({c.label for c in missing if c.model_name == m})\n"
+             "    print(f'{m}: missing rows:', gone or 'none')\n"
              "pd.set_option('display.float_format', '{:.4f}'.format)\n"
-             "overrides_of = {'DiffuReason-S': '(full model)', **{k: ', '.join(v) for k, v in ABLATIONS.items()}}\n"
-             "table = summary(records)\n"
+             "table = ablation_table(records)\n"
              "if len(table):\n"
-             "    table.insert(2, 'overrides', table.label.map(overrides_of))\n"
+             "    table.insert(3, 'overrides', table.row.map(lambda r: ', '.join(ABLATIONS[r]) or '(full model)'))\n"
              "table"),
+    ("md", "Each bar is a row's change in test NDCG@10 against the full model of the same backbone and seeds; the paper's "
+           "change (its Table 3, HSTU) is drawn beside ours for the HSTU backbone."),
     ("code", "import matplotlib.pyplot as plt\n"
              "if len(table):\n"
-             "    t = table.sort_values('ndcg@10')\n"
-             "    fig, ax = plt.subplots(figsize=(7, 0.4 * len(t) + 1))\n"
-             "    ax.barh(t.label, t['ndcg@10'], xerr=t['ndcg@10 std'], color=['C3' if l == 'DiffuReason-S' else 'C0' for l in t.label])\n"
-             "    ax.set(xlabel='test NDCG@10', title=f'Table 3 rows on {dataset} ({profile} profile)')\n"
+             "    parts = [(bb, g[g.row != 'DiffuReason']) for bb, g in table.groupby('backbone')]\n"
+             "    parts = [(bb, g) for bb, g in parts if len(g)]\n"
+             "    fig, axes = plt.subplots(1, max(1, len(parts)), figsize=(6 * max(1, len(parts)), 0.45 * len(ABLATIONS) + 1.2),\n"
+             "                             squeeze=False)\n"
+             "    for ax, (bb, g) in zip(axes[0], parts):\n"
+             "        y = range(len(g))\n"
+             "        ax.barh([i + 0.2 for i in y], g['vs full % (N@10)'], 0.4, label='ours')\n"
+             "        if g['paper vs full % (N@10)'].notna().any():\n"
+             "            ax.barh([i - 0.2 for i in y], g['paper vs full % (N@10)'], 0.4, label='paper (Table 3)', color='C7')\n"
+             "        ax.axvline(0, color='k', lw=0.8)\n"
+             "        ax.set(yticks=list(y), yticklabels=g.row, xlabel='test NDCG@10 vs full model (%)',\n"
+             "               title=f'{bb} backbone, seeds {\", \".join(sorted(set(g.seeds)))}')\n"
+             "        ax.invert_yaxis(); ax.legend(fontsize=8)\n"
              "    plt.tight_layout()"),
 ])
 
