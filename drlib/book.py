@@ -29,17 +29,32 @@ SMOKE_PARAMS = {
 }
 
 
+# Extra pages: one notebook executed again with other parameters (page name -> (notebook, parameters)); in smoke
+# mode the notebook's smoke parameters apply first.
+VARIANTS = {
+    "05_sensitivity_hstu": ("05_sensitivity", {"model": "diffureason-h", "seed": 1}),
+}
+
+
+def pages() -> list[tuple[str, Path, dict]]:
+    """(page name, notebook, parameters) of every page the book shows, in order."""
+    out = [(nb.stem, nb, {}) for nb in sorted(NOTEBOOKS.glob("*.ipynb"))]
+    for name, (base, params) in VARIANTS.items():
+        out.append((name, NOTEBOOKS / f"{base}.ipynb", params))
+    return sorted(out, key=lambda p: p[0])
+
+
 def execute_all(out_dir: str | Path = OUT, smoke: bool = False, only: list[str] | None = None) -> list[Path]:
     import papermill as pm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
-    for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
-        if only and nb.stem not in only:
+    for name, nb, extra in pages():
+        if only and name not in only:
             continue
-        params = SMOKE_PARAMS.get(nb.stem, {}) if smoke else {}
-        target = out_dir / nb.name
-        tmp = out_dir / f".{nb.stem}.part.ipynb"
+        params = {**(SMOKE_PARAMS.get(nb.stem, {}) if smoke else {}), **extra}
+        target = out_dir / f"{name}.ipynb"
+        tmp = out_dir / f".{name}.part.ipynb"
         pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(REPO_ROOT), progress_bar=False,
                             kernel_name="python3")
         tmp.replace(target)      # a failed run leaves the previous page intact

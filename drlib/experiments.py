@@ -13,6 +13,10 @@ from .diffureason.ablations import ABLATIONS
 from .results import load_record
 
 
+# Experiment folders whose runs another artifact may reuse when their config hash matches, searched in order.
+SHARED_EXPERIMENTS = ("main", "ablation", "sensitivity")
+
+
 def collect(cfgs: Iterable[RunConfig], train_missing: bool = False, progress: bool = False,
             log=print) -> tuple[list[dict], list[RunConfig]]:
     """(stored or newly trained records, configs still missing)."""
@@ -20,9 +24,11 @@ def collect(cfgs: Iterable[RunConfig], train_missing: bool = False, progress: bo
     found, missing = [], []
     for cfg in cfgs:
         rec = load_record(cfg)
-        if rec is None and cfg.experiment != "main":
-            # the same config (same hash) may have run as a main-table run: reuse it under this row's label
-            rec = load_record(dataclasses.replace(cfg, experiment="main"))
+        for other in SHARED_EXPERIMENTS:
+            # the same config (same hash) may have run for another artifact (the full model as a main-table run,
+            # R = 1 as Table 3's w/o CoT): reuse it under this row's label
+            if rec is None and other != cfg.experiment:
+                rec = load_record(dataclasses.replace(cfg, experiment=other))
         if rec is not None and cfg.variant and rec.get("label") != cfg.label:
             rec = {**rec, "label": cfg.label}      # a run stored by the CLI carries the model's label
         if rec is None and train_missing:

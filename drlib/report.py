@@ -50,6 +50,24 @@ _PAPER_ABLATION = {
 PAPER_TABLE3 = pd.DataFrame([{"dataset": d, "row": row, "recall@10": v[0], "ndcg@10": v[1]}
                              for d, rows in _PAPER_ABLATION.items() for row, v in rows.items()])
 PAPER_TABLE3_BACKBONE = "HSTU"
+# Table 6 (HSTU backbone; Fig. 2 draws it): dataset -> (R, G) -> (train ms/batch, inference s, R@10, N@10);
+# (0, 0) is the HSTU baseline. One setting varies at a time around R = 3, G = 8.
+_PAPER_TABLE6 = {
+    "beauty": {(0, 0): (22.98, 21.81, 0.0930, 0.0502), (1, 8): (39.79, 22.77, 0.1049, 0.0555),
+               (2, 8): (46.38, 23.40, 0.1049, 0.0552), (3, 8): (52.55, 24.08, 0.1117, 0.0595),
+               (4, 8): (59.23, 24.62, 0.1089, 0.0583), (5, 8): (64.42, 26.03, 0.0967, 0.0525),
+               (3, 2): (43.79, 24.08, 0.1059, 0.0570), (3, 4): (46.80, 24.08, 0.1089, 0.0584),
+               (3, 16): (63.93, 24.08, 0.1144, 0.0610)},
+    "sports": {(0, 0): (36.03, 34.39, 0.0674, 0.0361), (1, 8): (62.04, 35.59, 0.0830, 0.0451),
+               (2, 8): (72.12, 36.76, 0.0898, 0.0505), (3, 8): (80.82, 37.71, 0.0931, 0.0527),
+               (4, 8): (91.67, 38.73, 0.0911, 0.0518), (5, 8): (101.56, 39.82, 0.0892, 0.0502),
+               (3, 2): (67.86, 37.71, 0.0904, 0.0511), (3, 4): (72.87, 37.71, 0.0927, 0.0522),
+               (3, 16): (99.36, 37.71, 0.0965, 0.0549)},
+}
+PAPER_TABLE6 = pd.DataFrame([{"dataset": d, "reasoning_steps": r, "group_size": g, "train_ms_per_batch": v[0],
+                              "inference_seconds": v[1], "recall@10": v[2], "ndcg@10": v[3]}
+                             for d, rows in _PAPER_TABLE6.items() for (r, g), v in rows.items()])
+
 # The backbone under each DiffuReason variant (Table 3 rows are named without it).
 BACKBONE_OF = {"diffureason-s": "SASRec", "diffureason-h": "HSTU", "diffureason-t": "TIGER"}
 

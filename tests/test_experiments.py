@@ -37,8 +37,13 @@ def test_collect_finds_a_stored_ablation_row(tmp_results):
     save_record(record, cfg)
     found, missing = collect([cfg])
     assert [r["label"] for r in found] == ["w/o RL"] and not missing
+    # the same config asked for under another artifact's folder is found by its hash, not retrained
     found, missing = collect([dataclasses.replace(cfg, experiment="main")])
-    assert not found and len(missing) == 1
+    assert [r["config_hash"] for r in found] == [cfg.config_hash] and not missing
+    # a different config is not
+    (other,) = ablation_configs("synthetic", "smoke", (0,), rows=["with KL"])
+    found, missing = collect([other])
+    assert not found and missing == [other]
 
 
 def test_collect_labels_a_sensitivity_run_stored_by_the_cli(tmp_results):
@@ -51,3 +56,15 @@ def test_collect_labels_a_sensitivity_run_stored_by_the_cli(tmp_results):
                  "metrics": {"valid": {}, "test": {}}}, stored)
     found, missing = collect([cfg])
     assert [r["label"] for r in found] == ["beta=2.0"] and not missing
+
+
+def test_collect_reuses_a_table3_run_for_the_same_sensitivity_setting(tmp_results):
+    """R = 1 in the sensitivity grid is the same config as Table 3's w/o CoT: the stored ablation run is reused."""
+    (row,) = ablation_configs("synthetic", "smoke", (0,), rows=["w/o CoT"])
+    save_record({"label": row.label, "config": row.to_dict(), "config_hash": row.config_hash,
+                 "metrics": {"valid": {}, "test": {}}}, row)
+    (r1,) = sensitivity_configs("synthetic", "smoke", 0, alphas=(), betas=(), reasoning_steps=(1,),
+                                group_sizes=())["reasoning_steps"]
+    assert r1.config_hash == row.config_hash and r1.experiment != row.experiment
+    found, missing = collect([r1])
+    assert [r["label"] for r in found] == ["reasoning_steps=1"] and not missing

@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from drlib.book import NOTEBOOKS, SMOKE_PARAMS, execute_all
+from drlib.book import SMOKE_PARAMS, execute_all, pages
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebook_executes_with_smoke_parameters(name, tmp_results, tmp_path):
-    assert name in SMOKE_PARAMS, f"notebook {name} has no smoke parameters in drlib.book.SMOKE_PARAMS"
+@pytest.mark.parametrize("name,notebook", [(name, nb.stem) for name, nb, _ in pages()])
+def test_notebook_executes_with_smoke_parameters(name, notebook, tmp_results, tmp_path):
+    assert notebook in SMOKE_PARAMS, f"notebook {notebook} has no smoke parameters in drlib.book.SMOKE_PARAMS"
     (out,) = execute_all(tmp_path / "out", smoke=True, only=[name])
     nb = json.loads(out.read_text())
     errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])

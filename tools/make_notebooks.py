@@ -131,11 +131,16 @@ write("04_efficiency", [
 write("05_sensitivity", [
     ("md", "# Sensitivity (Fig. 3 and the quality side of Fig. 2)\n\nTest and validation NDCG@10 as one setting varies with the "
            "others at their defaults: the loss weights alpha (L_diff) and beta (L_align), the reasoning steps R and the policy "
-           "samples G. Settings without a stored run are shown as missing."),
-    ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseed = 0\nvalues = None\noverrides = []\ntrain_missing = False", ["parameters"]),
+           "samples G, for one DiffuReason model (`model`). A setting whose config matches a run stored for another artifact "
+           "(R = 1 is Table 3's w/o CoT, beta = 0 its w/o RL) reuses that run. Settings without a stored run are listed as missing. "
+           "The paper gives numbers for R and G only, on HSTU (its Table 6); they are drawn, in grey on the right axis, "
+           "when `model` is DiffuReason-H."),
+    ("code", "dataset = 'beauty'\nprofile = 'cpu'\nmodel = 'diffureason-s'\nseed = 0\nvalues = None\noverrides = []\n"
+             "train_missing = False", ["parameters"]),
     ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\nfrom drlib.config import apply_overrides\n"
-             "from drlib.experiments import collect, sensitivity_configs\nfrom drlib.results import records_frame\n\n"
-             "grid = sensitivity_configs(dataset, profile, seed, **(values or {}))\n"
+             "from drlib.experiments import collect, sensitivity_configs\nfrom drlib.report import BACKBONE_OF, PAPER_TABLE6\n"
+             "from drlib.results import records_frame\n\n"
+             "grid = sensitivity_configs(dataset, profile, seed, model=model, **(values or {}))\n"
              "frames, missing = [], []\n"
              "for field, cfgs in grid.items():\n"
              "    recs, miss = collect([apply_overrides(c, overrides) for c in cfgs], train_missing=train_missing)\n"
@@ -146,16 +151,28 @@ write("05_sensitivity", [
              "        f['field'], f['value'] = field, [float(l.split('=')[1]) for l in f.label]\n"
              "        frames.append(f)\n"
              "df = pd.concat(frames) if frames else pd.DataFrame()\n"
-             "print('missing:', missing or 'none')\n"
+             "print(f'{model}, seed {seed}; missing:', missing or 'none')\n"
              "df[['field', 'value', 'recall@10', 'ndcg@10', 'valid ndcg@10']] if len(df) else df"),
-    ("code", "if len(df):\n"
+    ("code", "paper = PAPER_TABLE6[PAPER_TABLE6.dataset == dataset] if BACKBONE_OF.get(model) == 'HSTU' else PAPER_TABLE6.iloc[:0]\n"
+             "def paper_curve(field):\n"
+             "    other, fixed = ('group_size', 8) if field == 'reasoning_steps' else ('reasoning_steps', 3)\n"
+             "    if field not in ('reasoning_steps', 'group_size') or paper.empty:\n"
+             "        return None\n"
+             "    return paper[paper[other] == fixed].sort_values(field)\n"
+             "if len(df):\n"
              "    fields = list(dict.fromkeys(df.field))\n"
-             "    fig, axes = plt.subplots(1, len(fields), figsize=(3.2 * len(fields), 3), squeeze=False)\n"
+             "    fig, axes = plt.subplots(1, len(fields), figsize=(3.4 * len(fields), 3), squeeze=False)\n"
              "    for ax, f in zip(axes[0], fields):\n"
              "        s = df[df.field == f].sort_values('value')\n"
              "        ax.plot(s.value, s['ndcg@10'], 'o-', label='test')\n"
              "        ax.plot(s.value, s['valid ndcg@10'], 's--', label='valid')\n"
-             "        ax.set(xlabel=f, ylabel='NDCG@10')\n"
+             "        ax.set(xlabel=f, ylabel='NDCG@10 (ours)')\n"
+             "        pc = paper_curve(f)\n"
+             "        if pc is not None:\n"
+             "            ax2 = ax.twinx()\n"
+             "            ax2.plot(pc[f], pc['ndcg@10'], 'd:', color='0.5', label='paper test (Table 6)')\n"
+             "            ax2.tick_params(axis='y', colors='0.5')\n"
+             "            ax2.legend(fontsize=7, loc='lower right')\n"
              "    axes[0][0].legend(fontsize=8)\n    plt.tight_layout()"),
 ])
 
