@@ -43,13 +43,18 @@ def stage_latents(model, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch
 
 
 def masked_scores(model, latents: torch.Tensor, split: EvalSplit, rows: np.ndarray,
-                  mask_history: bool = True) -> torch.Tensor:
-    """Scores ``[B, ..., N]`` of ``latents`` ``[B, ..., d]`` with padding and (optionally) seen items at ``-inf``.
+                  mask_history: bool = True, state=None) -> torch.Tensor:
+    """Scores ``[B, S, N]`` of ``latents`` ``[B, S, d]`` with padding and (optionally) seen items at ``-inf``.
 
-    Row ``b`` of ``latents`` belongs to user ``rows[b]`` of ``split``; masking is the evaluation's
-    (:func:`drlib.evaluate.compute_ranks`), so ranks here match the stored metrics.
+    Row ``b`` of ``latents`` belongs to user ``rows[b]`` of ``split``; ``state`` is the backbone state of those
+    users (``model.trajectory(x)["state"]``; ``None`` on SASRec). Each of the ``S`` latents is decoded the way the
+    evaluation decodes ``mu`` (``backbone.latent_scores``): a dot product with the item table on SASRec,
+    constrained beam search on the Semantic-ID backbones (there only the beam's items get finite scores, so a
+    target outside the beam ranks last). Masking is the evaluation's (:func:`drlib.evaluate.compute_ranks`), so
+    ranks here match the stored metrics.
     """
-    scores = model.backbone.score(latents).float()
+    scores = torch.stack([model.backbone.latent_scores(state, latents[:, s]).float()
+                          for s in range(latents.shape[1])], 1)
     scores[..., 0] = float("-inf")
     if mask_history:
         br, items = split.history_pairs(np.asarray(rows))
@@ -74,7 +79,7 @@ def user_trajectories(model, split: EvalSplit, rows, k: int = 10, mask_history: 
     """
     rows, x = _batch(split, rows)
     lat, out = stage_latents(model, x)                               # [B, S, d]
-    scores = masked_scores(model, lat, split, rows, mask_history)    # [B, S, N]
+    scores = masked_scores(model, lat, split, rows, mask_history, out["state"])    # [B, S, N]
     targets = torch.from_numpy(split.targets[rows])
     top = scores.topk(min(k, scores.shape[-1] - 1), dim=-1)
     rep = F.normalize(lat, dim=-1)
@@ -109,6 +114,7 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     """The ``G`` policy samples around the anchor of user ``row`` and their 2-D PCA projection.
 
     ``mu``, ``sigma`` ``[d]`` (from :func:`user_trajectories`); ``G`` defaults to ``model.cfg.group_size``.
+    The target point is the backbone's ``v_target`` (``target_latent``: the item embedding on SASRec).
     Returns ``z`` ``[G, d]`` (``mu + sigma * eps``, ``eps ~ N(0, I)`` from ``seed``), ``sample_ranks`` ``[G]`` and
     ``anchor_rank`` (0-based target ranks, history masked), ``sample_cos`` ``[G]`` (cosine of each ``z_i`` with
     the target embedding), and the projection of ``[mu, z_1..z_G, v_target]``: ``anchor_xy`` ``[2]``,
@@ -121,9 +127,12 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     eps = torch.randn(G, mu_t.shape[-1], generator=gen)
     z = mu_t + sigma_t * eps                                          # [G, d]
     target = int(split.targets[row])
-    v = model.backbone.item_embeddings()[target].detach().float()     # [d]
+    v = model.backbone.target_latent(torch.tensor([target]))[0].detach().float()    # [d], v_target of Eq. 7
     lat = torch.cat([mu_t[None], z])[None]                            # [1, 1 + G, d]
-    scores = masked_scores(model, lat, split, np.array([row]), mask_history)
+    _, x = _batch(split, [row])
+    model.eval()
+    state = model.trajectory(x)["state"]                              # the backbone's state for this user
+    scores = masked_scores(model, lat, split, np.array([row]), mask_history, state)
     ranks = _ranks(scores, torch.tensor([target]))[0].numpy()        # [1 + G]
     xy, explained = pca_2d(torch.cat([mu_t[None], z, v[None]]).numpy())
     return {"z": z.numpy(), "sample_ranks": ranks[1:], "anchor_rank": int(ranks[0]),

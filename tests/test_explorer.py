@@ -15,20 +15,29 @@ from drlib.probes import stage_names, stage_ranks
 SMOKE = ["train.epochs=1", "model.module.diffusion_steps=4"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One smoke run for the module, in a temporary results/runs store (as the ``tmp_results`` fixture)."""
+def _smoke_trained(tmp_path_factory, model_name):
+    """One smoke run of ``model_name``, in a temporary results/runs store (as the ``tmp_results`` fixture)."""
     root = tmp_path_factory.mktemp("explorer")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DRLIB_RESULTS", str(root / "results"))
         mp.setenv("DRLIB_RUNS", str(root / "runs"))
         from drlib.experiments import collect
         from drlib.runner import get_dataset, load_trained_model
-        cfg = make_config("diffureason-s", "synthetic", "smoke", 0, SMOKE)
+        cfg = make_config(model_name, "synthetic", "smoke", 0, SMOKE)
         collect([cfg], train_missing=True)
         model = load_trained_model(cfg)
         assert model is not None
-        yield model, get_dataset(cfg).test
+        return model, get_dataset(cfg).test
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return _smoke_trained(tmp_path_factory, "diffureason-s")
+
+
+@pytest.fixture(scope="module")
+def trained_sid(tmp_path_factory):
+    return _smoke_trained(tmp_path_factory, "diffureason-h")
 
 
 def test_trajectories_match_probes_and_masking(trained):
@@ -109,3 +118,19 @@ def test_explorer_notebook_without_weights_explains_how_to_train(tmp_results, tm
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert "python -m drlib train --model diffureason-s --dataset synthetic --profile smoke --seed 0" in text
     assert not nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
+
+
+def test_explorer_on_a_semantic_id_backbone(trained_sid):
+    """DiffuReason-H: stages are decoded by constrained beam search, as the evaluation decodes mu."""
+    from drlib.evaluate import compute_ranks
+    model, test = trained_sid
+    rows = np.arange(min(len(test), 64))
+    t = E.user_trajectories(model, test, rows, k=10)
+    S = model.cfg.reasoning_steps + 1
+    assert t["ranks"].shape == (len(rows), S) and t["top_items"].shape == (len(rows), S, 10)
+    # the diffusion stage ranks exactly as the model's own evaluation ranks
+    np.testing.assert_array_equal(t["ranks"][:, -1], compute_ranks(model.full_scores, test, rows=rows))
+    v = E.user_view(model, test, 3)
+    assert v["samples"]["sample_ranks"].shape == (model.cfg.group_size,)
+    assert v["samples"]["anchor_rank"] == v["ranks"][-1]
+    assert E.view_png(v)[:8] == b"\x89PNG\r\n\x1a\n"
