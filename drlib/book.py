@@ -33,6 +33,8 @@ SMOKE_PARAMS = {
 # mode the notebook's smoke parameters apply first.
 VARIANTS = {
     "05_sensitivity_hstu": ("05_sensitivity", {"model": "diffureason-h", "seed": 1}),
+    "06_trajectories_hstu": ("06_trajectories", {"model": "diffureason-h", "seeds": [1]}),
+    "07_sparsity_groups_hstu": ("07_sparsity_groups", {"base": "hstu", "model": "diffureason-h", "seeds": [1]}),
 }
 
 

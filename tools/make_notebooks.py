@@ -177,9 +177,12 @@ write("05_sensitivity", [
 ])
 
 write("06_trajectories", [
-    ("md", "# Reasoning trajectories (Fig. 4)\n\nFor every test user of a trained DiffuReason-S: the rank of the target item when "
-           "the catalogue is scored with each thinking token tau_1..tau_R and with the diffusion output, and the mean cosine "
-           "similarity between these representations. Computed by `drlib.probes.probe_run` from the run's kept weights and stored "
+    ("md", "# Reasoning trajectories (Fig. 4)\n\nFor every test user of a trained DiffuReason model (`model`): the rank of the target "
+           "item when the catalogue is scored with each thinking token tau_1..tau_R and with the diffusion output, and the mean "
+           "cosine similarity between these representations. Each stage is decoded as the evaluation decodes the final latent: a "
+           "dot product with the item table on SASRec, constrained beam search (width 20) on the Semantic-ID backbones, where a "
+           "target outside the beam ranks last (so there the median rank is the catalogue size whenever most targets fall outside the "
+           "beam, and the Recall and NDCG columns are the ones to read). Computed by `drlib.probes.probe_run` from the run's kept weights and stored "
            "in `results/probes/`."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds = [0]\nmodel = 'diffureason-s'\noverrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\nimport seaborn as sns\n"
@@ -206,13 +209,13 @@ write("06_trajectories", [
 ])
 
 write("07_sparsity_groups", [
-    ("md", "# Sparsity groups (Fig. 5, Fig. 7)\n\nTest NDCG@10 of SASRec and DiffuReason-S in four user groups by history length "
-           "(UG-0 shortest, equal-sized) and four item groups by target popularity (IG-0 rarest), with DiffuReason-S's relative "
-           "improvement. From the probe records of the main-table runs."),
+    ("md", "# Sparsity groups (Fig. 5, Fig. 7)\n\nTest NDCG@10 of a backbone (`base`) and its DiffuReason model (`model`) in four "
+           "user groups by history length (UG-0 shortest, equal-sized) and four item groups by target popularity (IG-0 rarest), "
+           "with the DiffuReason model's relative change. From the probe records of the main-table runs."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds = [0]\nbase = 'sasrec'\nmodel = 'diffureason-s'\nmetric = 'ndcg@10'\n"
              "overrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\nfrom drlib.config import make_config\n"
-             "from drlib.experiments import collect\nfrom drlib.probes import probe_run\n\n"
+             "from drlib.experiments import collect\nfrom drlib.models import get_model_entry\nfrom drlib.probes import probe_run\n\n"
              "frames = []\nfor name in (base, model):\n"
              "    cfgs = [make_config(name, dataset, profile, s, overrides) for s in seeds]\n"
              "    collect(cfgs, train_missing=train_missing)\n"
@@ -225,7 +228,7 @@ write("07_sparsity_groups", [
              "table"),
     ("code", "labels = list(table.columns) if len(table) else []\n"
              "if len(labels) == 2:\n"
-             "    b, m = sorted(labels, key=lambda l: l != 'SASRec')\n"
+             "    b, m = get_model_entry(base).label, get_model_entry(model).label\n"
              "    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))\n"
              "    for ax, grouping in zip(axes, ('user', 'item')):\n"
              "        t = table.loc[grouping]\n"
