@@ -1,4 +1,4 @@
-"""Command line: ``python -m drlib {train,config,notebooks,efficiency,sids,datasets} ...``."""
+"""Command line: ``python -m drlib {train,config,notebooks,efficiency,sids,results,datasets} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -99,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild even if a record and codes are stored")
     s.add_argument("--no-progress", action="store_true", help="no progress bar during RQ-VAE training")
 
+    r = sub.add_parser("results", help="print tables of the stored results (no training)",
+                       description="Tables from results/ as the book shows them. summary: mean and std over seeds "
+                                   "per model; paper: our means beside the paper's Table 2; ablation: Table 3 rows "
+                                   "per backbone beside the paper's Table 3 (HSTU), with each row's change against "
+                                   "the full model of the same backbone and seeds.")
+    r.add_argument("--table", default="summary", choices=("summary", "paper", "ablation"),
+                   help="which table (default: summary)")
+    r.add_argument("--experiment", default=None,
+                   help="results/<experiment>/ to read (default: main; ablation for --table ablation)")
+    r.add_argument("--dataset", default=None, choices=dataset_names(), metavar="NAME",
+                   help="only this dataset (default: all)")
+    r.add_argument("--profile", default="cpu", choices=C.PROFILES, help="only this profile (default: cpu)")
+    r.add_argument("--split", default="test", choices=("test", "valid"), help="summary table's split (default: test)")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
     d.add_argument("--data-path", default=None)
     return parser
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "sids":
             return _sids(args, argv)
+        if args.cmd == "results":
+            return _results(args)
         if args.cmd == "notebooks":
             from .book import OUT, execute_all
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
@@ -178,6 +194,33 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2
+
+
+def _results(args) -> int:
+    import pandas as pd
+    from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
+    from .results import load_records, results_dir
+    experiment = args.experiment or ("ablation" if args.table == "ablation" else "main")
+    where = {"profile": args.profile, **({"dataset": args.dataset} if args.dataset else {})}
+    recs = load_records(experiment, **where)
+    if not recs:
+        print(f"error: no stored records in {results_dir() / experiment} with {where}; train some with "
+              f"`python -m drlib train ...`", file=sys.stderr)
+        return 1
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    pd.set_option("display.float_format", "{:.4f}".format)
+    if args.table == "summary":
+        table = summary(recs, args.split)
+    elif args.table == "paper":
+        t = compare_with_paper(experiment, args.profile)
+        table = t[t.dataset == args.dataset] if args.dataset else t
+    else:   # the full models' rows come from the main table, matched to the ablation rows' models
+        models = {r["config"]["model"] for r in recs} & set(BACKBONE_OF)
+        full = [r for r in load_records("main", **where) if r["config"]["model"] in models]
+        table = ablation_table(full + recs)
+    print(table.to_string(index=False))
+    return 0
 
 
 def _datasets(args) -> int:

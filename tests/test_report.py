@@ -47,3 +47,24 @@ def test_ablation_table_pairs_seeds_and_shows_the_paper_only_for_hstu():
     assert t.loc[("HSTU", "w/o RL"), "paper ndcg@10"] == paper.loc["w/o RL", "ndcg@10"]
     assert t.loc[("SASRec", "w/o CoT"), ["paper recall@10", "paper ndcg@10"]].isna().all()
     assert t.loc[("HSTU", "w/o RL"), "seeds"] == "1" and t.loc[("HSTU", "DiffuReason"), "seeds"] == "0,1"
+
+
+def test_results_command_prints_tables_and_fails_clearly_when_empty(tmp_path, monkeypatch, capsys):
+    from drlib import cli
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    assert cli.main(["results"]) == 1
+    assert "no stored records" in capsys.readouterr().err
+    (tmp_path / "main").mkdir()
+    (tmp_path / "ablation").mkdir()
+    for i, rec in enumerate([_ablation_record("diffureason-h", "DiffuReason-H", 1, 0.02),
+                             _record("SASRec", 0, 0.06)]):
+        (tmp_path / "main" / f"{i}.json").write_text(json.dumps(rec))
+    (tmp_path / "ablation" / "0.json").write_text(json.dumps(_ablation_record("diffureason-h", "w/o RL", 1, 0.03)))
+    assert cli.main(["results"]) == 0
+    out = capsys.readouterr().out
+    assert "SASRec" in out and "DiffuReason-H" in out
+    assert cli.main(["results", "--table", "ablation"]) == 0
+    out = capsys.readouterr().out
+    assert "w/o RL" in out and "50.0" in out and "0.0578" in out      # +50% vs full; the paper's N@10 for w/o RL
+    assert cli.main(["results", "--table", "paper", "--dataset", "beauty"]) == 0
+    assert "0.0605" in capsys.readouterr().out                         # the paper's SASRec R@10
