@@ -5,6 +5,7 @@
 * :func:`stage_similarity`: mean cosine similarity between those representations (Fig. 4, bottom).
 * :func:`group_metrics`: metrics per user group (history length) and item group (target popularity) at each
   stage (Fig. 5 / Fig. 7).
+* :func:`recommendation_spread`: how the top-k lists spread over the item-popularity groups (not in the paper).
 """
 from __future__ import annotations
 
@@ -68,6 +69,37 @@ def group_metrics(ranks: np.ndarray, ds: SeqDataset, names: list[str], ks=(5, 10
                 rows.append({"grouping": grouping, "group": f"{prefix}-{g}", "stage": name, "n": int(sel.sum()),
                              **metrics_from_ranks(ranks[sel, s], ks)})
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def recommendation_spread(model, ds: SeqDataset, k: int = 10, batch_size: int = 1024, mask_history: bool = True,
+                          device="cpu") -> dict:
+    """Where the top-``k`` lists of the test users fall in the catalogue: a popularity-bias probe.
+
+    Returns ``group_share`` ``[4]`` (share of all top-``k`` slots taken by items of IG-0..IG-3, the equal-sized
+    item groups by training popularity, IG-0 rarest; 0.25 each would be popularity-neutral), ``coverage`` (distinct
+    items recommended / catalogue size) and ``target_share`` ``[4]`` (the test targets' own split over the groups,
+    for reference). Lists are ranked as the evaluation ranks (history masked); slots with ``-inf`` scores (outside
+    a Semantic-ID backbone's beam) are not counted."""
+    model.eval()
+    groups = item_groups(ds)
+    split = ds.test
+    counts, seen = np.zeros(4), np.zeros(ds.n_items + 1, dtype=bool)
+    for start in range(0, len(split), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(split)))
+        x = trim_padding(torch.from_numpy(split.inputs[rows])).to(device)
+        scores = model.full_scores(x).float().cpu()
+        scores[:, 0] = float("-inf")
+        if mask_history:
+            br, items = split.history_pairs(rows)
+            scores[torch.from_numpy(br), torch.from_numpy(items)] = float("-inf")
+        top = scores.topk(k, dim=1)
+        items = top.indices[torch.isfinite(top.values)].numpy()
+        counts += np.bincount(groups[items], minlength=4)[:4]
+        seen[items] = True
+    tg = np.bincount(groups[split.targets], minlength=4)[:4]
+    return {"k": k, "group_share": (counts / max(counts.sum(), 1)).tolist(), "coverage": float(seen[1:].mean()),
+            "target_share": (tg / tg.sum()).tolist(), "n_users": len(split)}
 
 
 EXPERIMENT = "probes"

@@ -134,3 +134,20 @@ def test_explorer_on_a_semantic_id_backbone(trained_sid):
     assert v["samples"]["sample_ranks"].shape == (model.cfg.group_size,)
     assert v["samples"]["anchor_rank"] == v["ranks"][-1]
     assert E.view_png(v)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recommendation_spread_counts_what_the_top_lists_hold(trained):
+    from drlib.data.stats import item_groups
+    from drlib.probes import recommendation_spread
+    from drlib.runner import get_dataset
+    model, _ = trained
+    ds = get_dataset(make_config("diffureason-s", "synthetic", "smoke", 0, SMOKE))
+    out = recommendation_spread(model, ds, k=5)
+    assert abs(sum(out["group_share"]) - 1) < 1e-9 and abs(sum(out["target_share"]) - 1) < 1e-9
+    assert 0 < out["coverage"] <= 1
+    # recount by brute force from the explorer's top lists (the same masking)
+    t = E.user_trajectories(model, ds.test, np.arange(len(ds.test)), k=5)
+    top = t["top_items"][:, -1].ravel()
+    share = np.bincount(item_groups(ds)[top], minlength=4) / top.size
+    np.testing.assert_allclose(out["group_share"], share, atol=1e-12)
+    assert out["coverage"] == pytest.approx(len(set(top.tolist())) / ds.n_items)
