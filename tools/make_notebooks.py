@@ -27,7 +27,7 @@ write("02_main_table", [
     ("md", "# Main results (Table 2)\n\nOur stored test results (mean and standard deviation over seeds) beside the paper's Table 2, "
            "and DiffuReason-S against its SASRec backbone. Model selection used validation NDCG@10 only; "
            "runs missing from `results/` are trained only when `train_missing` is true (the book build only reads)."),
-    ("code", "profile = 'cpu'\ndatasets = ['beauty']\nmodels = ['sasrec', 'rearec-erl', 'rearec-prl', 'lares', 'diffureason-s', 'hstu', 'diffureason-h', 'tiger', 'diffureason-t']\n"
+    ("code", "profile = 'cpu'\ndatasets = ['beauty', 'instruments']\nmodels = ['sasrec', 'rearec-erl', 'rearec-prl', 'lares', 'diffureason-s', 'hstu', 'diffureason-h', 'tiger', 'diffureason-t']\n"
              "seeds = [0, 1, 2]\noverrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\n"
              "from drlib.experiments import collect, main_table_configs\n"
@@ -35,7 +35,8 @@ write("02_main_table", [
              "from drlib.config import apply_overrides\n"
              "cfgs = [apply_overrides(c, overrides) for c in main_table_configs(datasets, models, profile, seeds)]\n"
              "records, missing = collect(cfgs, train_missing=train_missing)\n"
-             "print(f'{len(records)} stored runs; missing: {[c.run_id for c in missing] or \"none\"}')\n"
+             "gone = {}\nfor c in missing:\n    gone.setdefault(f'{c.data.dataset} {c.label}', []).append(c.seed)\n"
+             "print(f'{len(records)} stored runs; missing (seeds): ' + ('; '.join(f'{k} {v}' for k, v in gone.items()) or 'none'))\n"
              "pd.set_option('display.float_format', '{:.4f}'.format)\nsummary(records)"),
     ("md", "## Beside the paper\n\n`ours - paper` is in absolute metric units. The paper trained Table 5's full-size models "
            "for up to 300 epochs on a GPU; our `cpu` profile is smaller (see the reproduction notes)."),
@@ -48,12 +49,14 @@ write("02_main_table", [
              "         for a, b in pairs]\n"
              "parts = [p for p in parts if len(p)]\n"
              "pd.concat(parts, ignore_index=True) if parts else 'no backbone with both runs stored'"),
-    ("code", "fig, ax = plt.subplots(figsize=(7, 3.2))\n"
-             "for r in records:\n"
-             "    h = pd.DataFrame(r['history'])\n"
-             "    ax.plot(h['epoch'], h['ndcg@10'], label=f\"{r['label']} seed {r['config']['seed']}\")\n"
-             "ax.set(xlabel='epoch', ylabel='validation NDCG@10', title='Training curves (validation)')\n"
-             "if records: ax.legend(fontsize=7, ncol=2)\nplt.tight_layout()"),
+    ("code", "shown = [d for d in datasets if any(r['config']['dataset'] == d for r in records)]\n"
+             "fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(7 * max(1, len(shown)), 3.4), squeeze=False)\n"
+             "for ax, d in zip(axes[0], shown):\n"
+             "    for r in (r for r in records if r['config']['dataset'] == d):\n"
+             "        h = pd.DataFrame(r['history'])\n"
+             "        ax.plot(h['epoch'], h['ndcg@10'], label=f\"{r['label']} seed {r['config']['seed']}\")\n"
+             "    ax.set(xlabel='epoch', ylabel='validation NDCG@10', title=f'Training curves on {d} (validation)')\n"
+             "    ax.legend(fontsize=7, ncol=2)\nplt.tight_layout()"),
 ])
 
 write("03_ablations", [
