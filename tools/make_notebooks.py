@@ -96,7 +96,7 @@ write("03_ablations", [
              "            ax.barh([i - 0.2 for i in y], g['paper vs full % (N@10)'], 0.4, label='paper (Table 3)', color='C7')\n"
              "        ax.axvline(0, color='k', lw=0.8)\n"
              "        ax.set(yticks=list(y), yticklabels=g.row, xlabel='test NDCG@10 vs full model (%)',\n"
-             "               title=f'{bb} backbone, seeds {\", \".join(sorted(set(g.seeds)))}')\n"
+             "               title=f'{bb} backbone, seed(s) {\", \".join(sorted(set(g.seeds)))}')\n"
              "        ax.invert_yaxis(); ax.legend(fontsize=8)\n"
              "    plt.tight_layout()"),
 ])
@@ -175,7 +175,7 @@ write("05_sensitivity", [
              "            ax2 = ax.twinx()\n"
              "            ax2.plot(pc[f], pc['ndcg@10'], 'd:', color='0.5', label='paper test (Table 6)')\n"
              "            ax2.tick_params(axis='y', colors='0.5')\n"
-             "            ax2.legend(fontsize=7, loc='lower right')\n"
+             "            ax2.legend(fontsize=7, loc='upper left', framealpha=0.6)\n"
              "    axes[0][0].legend(fontsize=8)\n    plt.tight_layout()"),
 ])
 
