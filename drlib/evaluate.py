@@ -45,6 +45,20 @@ def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: Sequence[int] = (5,
     return out
 
 
+def mask_scores(scores: torch.Tensor, split: EvalSplit, rows: np.ndarray, mask_history: bool = True) -> torch.Tensor:
+    """In place and returned: the padding column and (if ``mask_history``) each user's seen items set to ``-inf``.
+
+    ``scores`` ``[B, N]`` or ``[B, S, N]`` (``S`` latents per user); row ``b`` belongs to user ``rows[b]`` of
+    ``split``. The evaluation's masking, shared by the probes and the explorer so their ranks match the metrics.
+    """
+    scores[..., 0] = float("-inf")
+    if mask_history:
+        br, items = split.history_pairs(np.asarray(rows))
+        dev = scores.device
+        scores[torch.from_numpy(br).to(dev), ..., torch.from_numpy(items).to(dev)] = float("-inf")
+    return scores
+
+
 @torch.no_grad()
 def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalSplit, batch_size: int = 1024,
                   mask_history: bool = True, device: torch.device | str = "cpu", rows: np.ndarray | None = None,
@@ -66,11 +80,7 @@ def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalS
         b = rows[pos]
         inputs = trim_padding(torch.from_numpy(split.inputs[b])).to(device)
         targets = torch.from_numpy(split.targets[b]).to(device)
-        scores = score_fn(inputs).float()
-        scores[:, 0] = float("-inf")
-        if mask_history:
-            br, items = split.history_pairs(b)
-            scores[torch.from_numpy(br).to(device), torch.from_numpy(items).to(device)] = float("-inf")
+        scores = mask_scores(score_fn(inputs).float(), split, b, mask_history)
         out[pos] = target_ranks(scores, targets).cpu().numpy()
     return out
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.split import EvalSplit
-from .evaluate import target_ranks, trim_padding
+from .evaluate import mask_scores, target_ranks, trim_padding
 from .probes import stage_names
 
 
@@ -55,11 +55,7 @@ def masked_scores(model, latents: torch.Tensor, split: EvalSplit, rows: np.ndarr
     """
     scores = torch.stack([model.backbone.latent_scores(state, latents[:, s]).float()
                           for s in range(latents.shape[1])], 1)
-    scores[..., 0] = float("-inf")
-    if mask_history:
-        br, items = split.history_pairs(np.asarray(rows))
-        scores[torch.from_numpy(br), ..., torch.from_numpy(items)] = float("-inf")
-    return scores
+    return mask_scores(scores, split, rows, mask_history)
 
 
 def _ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 
 from .data.split import SeqDataset
 from .data.stats import item_groups, user_groups
-from .evaluate import compute_ranks, metrics_from_ranks, trim_padding
+from .evaluate import compute_ranks, mask_scores, metrics_from_ranks, trim_padding
 
 
 def stage_names(model) -> list[str]:
@@ -88,11 +88,7 @@ def recommendation_spread(model, ds: SeqDataset, k: int = 10, batch_size: int = 
     for start in range(0, len(split), batch_size):
         rows = np.arange(start, min(start + batch_size, len(split)))
         x = trim_padding(torch.from_numpy(split.inputs[rows])).to(device)
-        scores = model.full_scores(x).float().cpu()
-        scores[:, 0] = float("-inf")
-        if mask_history:
-            br, items = split.history_pairs(rows)
-            scores[torch.from_numpy(br), torch.from_numpy(items)] = float("-inf")
+        scores = mask_scores(model.full_scores(x).float().cpu(), split, rows, mask_history)
         top = scores.topk(k, dim=1)
         items = top.indices[torch.isfinite(top.values)].numpy()
         counts += np.bincount(groups[items], minlength=4)[:4]
