@@ -174,9 +174,16 @@ class SIDRecommender(Recommender):
         (``items [B, W]``, best first; ``scores`` = SID log-likelihoods). ``ctx`` overrides :meth:`context`."""
         W = beam_width or self.beam_width
         ctx = self.context(inputs) if ctx is None else ctx
-        rep = self._repeat_ctx(ctx, W)
-        return constrained_beam_search(lambda prefix: self.step_logits(rep, prefix), self.device_trie(),
-                                       inputs.shape[0], W)
+        step = self.beam_decoder(ctx, W)
+        return constrained_beam_search(step, self.device_trie(), inputs.shape[0], W,
+                                       on_select=getattr(step, "reorder", None))
+
+    def beam_decoder(self, ctx, k: int):
+        """The ``logits_fn(prefix [B * k, t]) -> [B * k, V_t]`` that :meth:`retrieve` searches with. This default
+        recomputes every prefix through :meth:`step_logits`; a subclass may return a stateful callable with a
+        ``reorder(parent [B * k])`` method (see :func:`~drlib.sid.constrained_beam_search`'s ``on_select``)."""
+        rep = self._repeat_ctx(ctx, k)
+        return lambda prefix: self.step_logits(rep, prefix)
 
     def device_trie(self) -> SIDTrie:
         """The trie, moved (once) to the device of the model's buffers."""

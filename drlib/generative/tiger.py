@@ -111,9 +111,23 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, mem: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``x [B, n, d]`` queries, ``mem [B, S, d]`` keys/values, ``bias`` broadcastable to ``[B, h, n, S]``."""
+        k, v = self.keys_values(mem)
+        return self.attend(self.queries(x), k, v, bias)
+
+    def queries(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, n, d]`` -> ``[B, h, n, d_kv]``."""
         B, n, _ = x.shape
-        q = self.q(x).view(B, n, self.h, self.dk).transpose(1, 2)
-        k, v = self.kv(mem).view(B, mem.shape[1], 2, self.h, self.dk).permute(2, 0, 3, 1, 4)
+        return self.q(x).view(B, n, self.h, self.dk).transpose(1, 2)
+
+    def keys_values(self, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mem [B, S, d]`` -> keys and values, each ``[B, h, S, d_kv]``."""
+        B, S, _ = mem.shape
+        k, v = self.kv(mem).view(B, S, 2, self.h, self.dk).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``q [B, h, n, d_kv]``, ``k, v [B, h, S, d_kv]`` -> output projection ``[B, n, d]``."""
+        B, _, n, _ = q.shape
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype),
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.o(y.transpose(1, 2).reshape(B, n, self.h * self.dk))
@@ -258,6 +272,78 @@ class TIGER(SIDRecommender):
 
     def _repeat_ctx(self, ctx, k):
         return ctx                                                  # decode_logits groups beams per user
+
+    def beam_decoder(self, ctx, k):
+        """In eval mode (and with ``cached_decoding``), an incremental decoder: keys and values of earlier tokens
+        are kept and reordered with the beams, the memory's are computed once, and level 0 is decoded once per
+        user rather than once per beam, so each level costs one token per beam (the recomputing default costs
+        ``t + 1``). Same outputs as :meth:`decode_logits` up to float rounding (tested)."""
+        if self.training or not self.cached_decoding:
+            return super().beam_decoder(ctx, k)
+        return _CachedDecoder(self, ctx[0], ctx[1], k)
+
+    cached_decoding = True
+
+
+class _CachedDecoder:
+    """Stateful ``logits_fn`` for :func:`~drlib.sid.constrained_beam_search` over a :class:`TIGER` (eval mode only).
+
+    Per decoder layer it holds the memory's keys/values ``[B, h, S, d_kv]`` (computed once) and, for every level
+    ``s`` decoded so far, the key/value projections of that level's tokens ``[B, P_s, 2, h, d_kv]`` (``P_0 = 1``:
+    level 0 is decoded once per user; then ``P_s = k`` beams), never copied. Which of a user's level-``s`` rows
+    each current beam descends from is kept in ``anc[s] [B, k]`` and updated by :meth:`reorder`; self-attention
+    scores a beam's query against all ``P_s`` rows of its user and keeps its ancestor's (``k x k`` per user and
+    level: cheaper than gathering the 6 x 64-wide keys, which is memory-bound on a CPU).
+    """
+
+    def __init__(self, model: TIGER, memory: torch.Tensor, memory_pad: torch.Tensor, k: int):
+        self.m, self.k, self.B = model, k, memory.shape[0]
+        mem_ok = ~memory_pad
+        mem_ok = mem_ok | ~mem_ok.any(1, keepdim=True)             # as decoder_states: no all-masked rows
+        self.cross_bias = torch.zeros(mem_ok.shape, dtype=memory.dtype, device=memory.device).masked_fill(
+            ~mem_ok, float("-inf"))[:, None, None, :]                # [B, 1, 1, S]
+        self.mem_kv = [tuple(x.contiguous() for x in layer.cross_attn.keys_values(memory)) for layer in model.dec_layers]
+        self.self_kv: list[list[torch.Tensor]] = [[] for _ in model.dec_layers]
+        self.anc: list[torch.Tensor] = []
+
+    def reorder(self, parent: torch.Tensor) -> None:
+        """``parent [B * k]``: the row of the previous call each current beam extends (within its user)."""
+        local = (parent % self.k).view(self.B, self.k)
+        self.anc = [a.gather(1, local) for a in self.anc]
+
+    def _self_attention(self, att: Attention, h: torch.Tensor, cache: list[torch.Tensor], bias: torch.Tensor):
+        """``h [B, P, d]`` (the current level's rows) -> attention output ``[B, P, d]``; appends to ``cache``."""
+        B, P, _ = h.shape
+        q = att.queries(h)                                          # [B, h, P, d_kv]
+        cache.append(att.kv(h).view(B, P, 2, att.h, att.dk).transpose(1, 3))   # [B, h, 2, P, d_kv]
+        anc = self.anc + [torch.arange(P, device=h.device).expand(B, P)]
+        scores = torch.stack([(q @ kv[:, :, 0].transpose(-1, -2)).gather(              # [B, h, P, P_s] -> [B, h, P]
+            -1, a[:, None, :, None].expand(B, att.h, P, 1))[..., 0] for kv, a in zip(cache, anc)], -1)
+        p = (scores / math.sqrt(att.dk) + bias).softmax(-1)         # [B, h, P, t + 1]
+        out = sum(torch.zeros(B, att.h, P, kv.shape[3], dtype=p.dtype, device=p.device).scatter_(
+            -1, a[:, None, :, None].expand(B, att.h, P, 1), p[..., s:s + 1]) @ kv[:, :, 1]
+            for s, (kv, a) in enumerate(zip(cache, anc)))           # [B, h, P, d_kv]
+        return att.o(out.transpose(1, 2).reshape(B, P, att.h * att.dk))
+
+    @torch.no_grad()
+    def __call__(self, prefix: torch.Tensor) -> torch.Tensor:
+        m, t = self.m, prefix.shape[1]
+        if t == 0:                                                  # every beam starts from BOS: once per user
+            tok = torch.full((self.B, 1), m.bos, dtype=torch.long, device=prefix.device)
+        else:
+            tok = (prefix[:, -1] + 1 + m.offsets[t - 1]).view(self.B, self.k)
+        y = m.tok_emb(tok)                                          # [B, P, d]
+        bias = m.dec_bias(t + 1, t + 1, prefix.device)[None, :, -1:]   # [1, h, 1, t + 1]; all earlier allowed
+        for i, layer in enumerate(m.dec_layers):
+            y = y + self._self_attention(layer.self_attn, layer.n1(y), self.self_kv[i], bias)
+            att, (key, val) = layer.cross_attn, self.mem_kv[i]       # plain matmuls: faster than SDPA's CPU
+            p = (att.queries(layer.n2(y)) @ key.transpose(-1, -2) / math.sqrt(att.dk) + self.cross_bias).softmax(-1)
+            y = y + att.o((p @ val).transpose(1, 2).reshape(y.shape[0], y.shape[1], att.h * att.dk))   # kernel here
+            y = y + layer.ffn(layer.n3(y))
+        logits = m._level_head(m.dec_norm(y), t)                    # [B, P, V_t]
+        P = tok.shape[1]
+        self.anc.append(torch.arange(P, device=y.device).expand(self.B, P).repeat_interleave(self.k // P, 1))
+        return logits.repeat_interleave(self.k // P, 1).reshape(self.B * self.k, -1)
 
 
 def build_tiger(cfg: TIGERConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None) -> TIGER:

@@ -101,8 +101,8 @@ class BeamSearchResult:
 
 
 def constrained_beam_search(logits_fn: Callable[[torch.Tensor], torch.Tensor], trie: SIDTrie, batch_size: int,
-                            beam_width: int, top_k: int | None = None, log_softmax: bool = True
-                            ) -> BeamSearchResult:
+                            beam_width: int, top_k: int | None = None, log_softmax: bool = True,
+                            on_select: Callable[[torch.Tensor], None] | None = None) -> BeamSearchResult:
     """Batched beam search over ``trie``'s SIDs for ``B = batch_size`` users at once.
 
     ``logits_fn(prefix [B * W, t]) -> [B * W, V'_t]``: the decoder's scores for level ``t`` (``t = 0..L-1``)
@@ -111,6 +111,10 @@ def constrained_beam_search(logits_fn: Callable[[torch.Tensor], torch.Tensor], t
     carry arbitrary tokens and their outputs are ignored. With ``log_softmax`` the outputs are normalised over
     the full vocabulary (scores are then the SID's log-likelihood, Eq. 14's codes read as a sequence);
     otherwise they are used as given (already log-probs, or any additive per-level score).
+
+    ``on_select(parent [B * W])``, if given, is called after every level but the last with the row (of the
+    previous ``logits_fn`` call) each new beam extends, so a decoder that caches per-row state (keys and
+    values) can reorder it and then compute only the new token at the next call.
 
     Each step keeps, per user, the ``W`` best allowed extensions of the live beams. Ties are broken
     deterministically: within a step by (beam, code) order (stable sort); the final list by score, then by
@@ -150,6 +154,8 @@ def constrained_beam_search(logits_fn: Callable[[torch.Tensor], torch.Tensor], t
         node = torch.where(ok, nxt, torch.zeros_like(nxt))
         tokens = torch.cat([tokens.gather(1, beam[..., None].expand(B, W, t)), tok[..., None]], 2)
         scores = top
+        if on_select is not None and t < trie.levels - 1:
+            on_select((beam + torch.arange(B, device=dev)[:, None] * W).reshape(B * W))
     ok = torch.isfinite(scores)
     items = torch.where(ok, node, torch.zeros_like(node))
     o1 = items.argsort(dim=1, stable=True)                           # secondary key: item id ascending
