@@ -5,6 +5,8 @@
     python tools/step_time.py tiger --steps 6 --set model.d_model=64 --set model.d_ff=256 --set model.d_kv=32
     python tools/step_time.py sasrec --profile-step                 # torch.profiler table of one step
     python tools/step_time.py tiger --eval-users 1024               # full_scores (beam search) on 1024 valid users
+    python tools/step_time.py tiger --eval-users 2048 --no-cached-decoding   # the same, recomputing every prefix
+    python tools/step_time.py tiger --steps 0 --full-valid          # the training loop's validation pass
 
 Steps use the epoch-0 batches of the training loop (seed 0), so a step's length varies with its batch's history
 length; each step is printed with its input shape. Nothing is stored: this is how the CPU costs quoted in the
@@ -36,6 +38,10 @@ def main(argv=None):
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--profile-step", action="store_true", help="print a torch.profiler table of one step")
     ap.add_argument("--eval-users", type=int, default=0, help="time full_scores on this many validation users")
+    ap.add_argument("--full-valid", action="store_true",
+                    help="time drlib.evaluate over the whole validation split (what each epoch of training runs)")
+    ap.add_argument("--no-cached-decoding", action="store_true",
+                    help="TIGER: beam search recomputes every prefix instead of using the key/value cache")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = make_config(args.model, args.dataset, "cpu", 0, args.overrides)
@@ -67,6 +73,11 @@ def main(argv=None):
         with profile() as p:
             step(batches[min(1, len(batches) - 1)])
         print(p.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+    if args.no_cached_decoding:
+        sid = getattr(getattr(model, "backbone", None), "sid", model)
+        if not hasattr(sid, "cached_decoding"):
+            ap.error(f"--no-cached-decoding: {args.model} has no cached decoder (only TIGER and DiffuReason-T)")
+        sid.cached_decoding = False
     if args.eval_users:
         model.eval()
         x = trim_padding(torch.from_numpy(ds.valid.inputs[:args.eval_users]))
@@ -74,6 +85,11 @@ def main(argv=None):
         with torch.no_grad():
             model.full_scores(x)
         print(f"full_scores on {len(x)} validation users: {time.perf_counter() - t0:.1f} s")
+    if args.full_valid:
+        from drlib.evaluate import evaluate
+        t0 = time.perf_counter()
+        evaluate(model, ds.valid, ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size)
+        print(f"validation pass over {len(ds.valid)} users: {time.perf_counter() - t0:.1f} s")
     return 0
 
 
