@@ -254,3 +254,23 @@ def test_stage_probes_decode_each_stage_through_beam_search(kind):
     assert ranks.shape == (30, SETTINGS.reasoning_steps + 1)
     assert (ranks[:, -1] == compute_ranks(m.full_scores, ds.test)).all()
     assert ((ranks < W) | (ranks >= N_ITEMS - W)).all()     # inside the beam, or tied at -inf with the rest
+
+
+def test_default_sid_source_per_dataset_keeps_stored_hashes():
+    """Reference SIDs where a dataset ships them, attribute SIDs elsewhere (Sports); the Beauty / Instruments
+    configs, and so the stored runs' hashes, are unchanged by the per-dataset default."""
+    from drlib.config import default_sid_source
+    assert default_sid_source("beauty") == default_sid_source("instruments") == "reference"
+    assert default_sid_source("sports") == "attributes"
+    assert make_config("hstu", "sports", "cpu").model.sid_source == "attributes"
+    assert make_config("diffureason-t", "sports", "cpu").model.backbone.sid_source == "attributes"
+    assert make_config("hstu", "sports", "cpu", overrides=["model.sid_source=reference"]).model.sid_source == \
+        "reference"                                                   # an explicit choice wins
+    assert make_config("hstu", "sports", "smoke").model.sid_source == "random"
+    root = Path(__file__).resolve().parents[1] / "results" / "main"
+    checked = 0
+    for name, ds in (("hstu", "beauty"), ("hstu", "instruments"), ("diffureason-h", "beauty")):
+        for rec in root.glob(f"{name}-{ds}-cpu-seed0-*.json"):
+            assert make_config(name, ds, "cpu").config_hash == json.loads(rec.read_text())["config_hash"], rec
+            checked += 1
+    assert checked == 3                                               # the records are committed
