@@ -40,6 +40,9 @@ class FitResult:
         return 1000.0 * self.batch_seconds / max(self.n_batches, 1)
 
 
+NOTE_SECONDS = 300.0   # without progress bars, an epoch longer than this logs a line every NOTE_SECONDS
+
+
 def _sync(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -119,6 +122,7 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
             from tqdm.auto import tqdm
             batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
         batch_time = 0.0
+        last_note = time.perf_counter()
         for b in batch_iter:
             idx = batches[b]
             x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
@@ -142,6 +146,10 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                     extra[k] = extra.get(k, 0.0) + v
             if progress and b % 10 == 0:
                 batch_iter.set_postfix(loss=f"{logs['loss']:.4f}")
+            elif not progress and time.perf_counter() - last_note > NOTE_SECONDS:   # long epochs: a sign of life
+                last_note = time.perf_counter()
+                log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
+                    f"{batch_time / (b + 1):.2f} s per batch")
         valid = evaluate(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
                          mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
         score = valid[metric]

@@ -123,3 +123,19 @@ def test_paper_profile_is_table5_and_cpu_profile_is_documented():
     notes = (REPO_ROOT / "book" / "reproduction_notes.md").read_text()
     for value in (cpu.model.d_model, cpu.model.d_ff, cpu.model.dropout, cpu.train.lr, cpu.train.epochs):
         assert str(value) in notes, f"cpu-profile value {value} is not explained in the reproduction notes"
+
+
+def test_long_epochs_log_progress_without_bars(monkeypatch):
+    """With progress bars off, an epoch longer than NOTE_SECONDS logs batch-level lines (here: every batch)."""
+    import drlib.train as T
+    cfg = smoke(**{"train.epochs": 1})
+    ds = get_dataset(cfg)
+    lines = []
+    monkeypatch.setattr(T, "NOTE_SECONDS", -1.0)
+    fit(build_for(cfg, ds), ds, cfg.train, cfg.eval, progress=False, log=lines.append)
+    notes = [s for s in lines if "s per batch" in s]
+    assert notes and notes[0].startswith("epoch 1: batch 1/") and len(notes) == len(lines) - 1
+    lines.clear()
+    monkeypatch.setattr(T, "NOTE_SECONDS", 1e9)
+    fit(build_for(cfg, ds), ds, cfg.train, cfg.eval, progress=False, log=lines.append)
+    assert len(lines) == 1                                                  # only the epoch line
