@@ -41,6 +41,15 @@ class FitResult:
 
 
 NOTE_SECONDS = 300.0   # without progress bars, an epoch longer than this logs a line every NOTE_SECONDS
+CKPT_SECONDS = 600.0   # with a checkpoint path, an epoch longer than this is also checkpointed every CKPT_SECONDS
+
+
+def _save_checkpoint(ckpt: Path, model, opt, device: torch.device, state: dict) -> None:
+    """Weights, optimizer, RNG states and the loop's ``state`` (with ``state["partial"]`` set, a mid-epoch one)."""
+    atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                       "rng_cpu": torch.get_rng_state(),
+                       "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                       "state": state}, ckpt)
 
 
 def _sync(device: torch.device):
@@ -105,8 +114,14 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         epoch_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", dynamic_ncols=True)
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
-        t_epoch = time.perf_counter()
-        if model.start_epoch(epoch):
+        partial = state.get("partial")          # a mid-epoch checkpoint of this epoch: continue where it stopped
+        state["partial"] = None
+        t_epoch = time.perf_counter() - (partial["seconds"] if partial else 0.0)
+        if partial:
+            model.start_epoch(epoch)            # the phase; its switch (best weights, patience) was done before
+            model.load_epoch_state(partial["epoch_state"])
+            log(f"epoch {epoch + 1}: resumed at batch {partial['next_batch'] + 1}")
+        elif model.start_epoch(epoch):
             state["bad_epochs"] = 0
             if state["best_model"] is not None:
                 model.load_state_dict(state["best_model"])
@@ -116,13 +131,16 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                                 cfg.length_buckets)
         n_batches = len(batches)
         model.train()
-        losses, extra = [], {}   # extra: the model's other per-batch logs, averaged into the epoch record
-        batch_iter = range(n_batches)
+        # extra: the model's other per-batch logs, averaged into the epoch record
+        losses, extra = (list(partial["losses"]), dict(partial["extra"])) if partial else ([], {})
+        first = partial["next_batch"] if partial else 0
+        batch_iter = range(first, n_batches)
         if progress:
             from tqdm.auto import tqdm
-            batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
-        batch_time = 0.0
-        last_note = time.perf_counter()
+            batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True,
+                              initial=first, total=n_batches)
+        batch_time = partial["batch_time"] if partial else 0.0
+        last_note = last_ckpt = time.perf_counter()
         for b in batch_iter:
             idx = batches[b]
             x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
@@ -149,7 +167,14 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
             elif not progress and time.perf_counter() - last_note > NOTE_SECONDS:   # long epochs: a sign of life
                 last_note = time.perf_counter()
                 log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
-                    f"{batch_time / (b + 1):.2f} s per batch")
+                    f"{batch_time / (b + 1 - first):.2f} s per batch")
+            if ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS:
+                state["partial"] = {"next_batch": b + 1, "losses": list(losses), "extra": dict(extra),
+                                    "batch_time": batch_time, "seconds": time.perf_counter() - t_epoch,
+                                    "epoch_state": model.epoch_state()}
+                _save_checkpoint(ckpt, model, opt, device, state)
+                state["partial"] = None
+                last_ckpt = time.perf_counter()
         valid = evaluate(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
                          mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
         score = valid[metric]
@@ -178,10 +203,7 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
             epoch_bar.update(1)
             epoch_bar.set_postfix(loss=f"{rec['loss']:.4f}", **{metric: f"{score:.4f}"})
         if ckpt:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "rng_cpu": torch.get_rng_state(),
-                               "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                               "state": state}, ckpt)
+            _save_checkpoint(ckpt, model, opt, device, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, rec)
     if epoch_bar is not None:

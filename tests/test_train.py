@@ -72,7 +72,13 @@ def test_smoke_training_learns_planted_structure(tmp_results):
 
 
 @pytest.mark.parametrize("model", ["sasrec", "diffureason-s two-stage + KL"])
-def test_killed_run_resumes_to_the_same_result(tmp_path, model):
+@pytest.mark.parametrize("mid_epoch", [False, True])
+def test_killed_run_resumes_to_the_same_result(tmp_path, model, mid_epoch, monkeypatch):
+    """Killed after an epoch, or (mid_epoch: a checkpoint after every batch) in the middle of the phase-switch
+    epoch, the resumed run ends bit for bit where an uninterrupted one does."""
+    import drlib.train as T
+    if mid_epoch:
+        monkeypatch.setattr(T, "CKPT_SECONDS", -1.0)
     cfg = smoke(**{"train.epochs": 4, "train.patience": "none"})
     if model != "sasrec":   # phases and a per-epoch reference policy must survive a resume too
         cfg = make_config("diffureason-s", "synthetic", "smoke", overrides=[
@@ -82,9 +88,20 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, model):
 
     def train(ckpt, interrupt_after=None):
         def hook(epoch, rec):
-            if interrupt_after is not None and epoch == interrupt_after:
+            if interrupt_after is not None and epoch == interrupt_after and not mid_epoch:
                 raise KeyboardInterrupt
         model = build_for(cfg, ds)
+        if mid_epoch and interrupt_after is not None:      # die inside epoch 3 (0-based 2: the RL phase starts)
+            n_batches = len(epoch_batches((ds.train_inputs != 0).sum(1), cfg.train.batch_size,
+                                          torch.Generator(), cfg.train.length_buckets))
+            calls, step = [0], model.compute_loss
+
+            def dying(*a, **kw):
+                calls[0] += 1
+                if calls[0] == 2 * n_batches + n_batches // 2:
+                    raise KeyboardInterrupt
+                return step(*a, **kw)
+            model.compute_loss = dying
         try:
             res = fit(model, ds, cfg.train, cfg.eval, seed=0, checkpoint=ckpt, progress=False,
                       on_epoch_end=hook, log=lambda s: None)
@@ -95,6 +112,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, model):
     logs = []
     ref_model, ref = train(tmp_path / "a.pt")
     assert train(tmp_path / "b.pt", interrupt_after=2) == (None, None)
+    if mid_epoch:
+        assert torch.load(tmp_path / "b.pt", weights_only=False)["state"]["partial"]["next_batch"] > 0
     model, res = train(tmp_path / "b.pt")
     assert res.epochs_run == 4 and [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
     for (k, v), (_, w) in zip(ref_model.state_dict().items(), model.state_dict().items()):

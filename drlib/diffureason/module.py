@@ -169,6 +169,17 @@ class DiffuReason(Recommender):
             self._refresh_reference()
         return self.cfg.two_stage_epochs > 0 and epoch == self.cfg.two_stage_epochs
 
+    def epoch_state(self) -> dict | None:
+        """The KL term's reference policy (a copy of the model at the epoch's start), for mid-epoch checkpoints."""
+        ref = getattr(self, "_reference", None)
+        return None if ref is None else {"reference": {k: v.detach().cpu() for k, v in ref.state_dict().items()}}
+
+    def load_epoch_state(self, state: dict | None) -> None:
+        if state and "reference" in state:
+            if self._reference is None:
+                self._refresh_reference()
+            self._reference.load_state_dict(state["reference"])
+
     def _refresh_reference(self):
         object.__setattr__(self, "_reference", None)
         ref = copy.deepcopy(self)

@@ -99,6 +99,14 @@ class Recommender(nn.Module):
         """
         return False
 
+    def epoch_state(self) -> dict | None:
+        """State that :meth:`start_epoch` built and that is not in ``state_dict`` (e.g. a frozen reference
+        policy), saved with a mid-epoch checkpoint; ``None`` when there is none."""
+        return None
+
+    def load_epoch_state(self, state: dict | None) -> None:
+        """Restore :meth:`epoch_state` after :meth:`start_epoch` on a mid-epoch resume."""
+
 
 class NextItemModel(Recommender):
     """A backbone used on its own: predict from the last hidden state with full-softmax cross-entropy."""
