@@ -8,16 +8,17 @@
 # `python -m drlib train --dataset $DATASET --profile $PROFILE --no-progress`; DATASET=beauty, PROFILE=cpu unless
 # set). A finished config is skipped by the CLI (its record is stored), and an unfinished one resumes from its
 # checkpoint in runs/ (written after every epoch and every 10 minutes within one), so rerunning the queue after the
-# machine stopped goes on where it was. Start/end lines go to logs/cpu-queue.log. PYTHON defaults to .venv/bin/python.
+# machine stopped goes on where it was. Start/end lines go to $LOGS/cpu-queue.log (LOGS=logs unless set).
+# PYTHON defaults to .venv/bin/python.
 set -u
 JOBS=${1:?usage: cpu_queue.sh JOBLIST}
 cd "$(dirname "$0")/.."
 DATASET=${DATASET:-beauty}; PROFILE=${PROFILE:-cpu}; PY=${PYTHON:-.venv/bin/python}
 export PYTHONUNBUFFERED=1 PYTHONPATH=.
-mkdir -p logs
+LOGS=${LOGS:-logs}; mkdir -p "$LOGS"
 while read -r name args; do
   [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
-  echo "$(date -u +%FT%T) start $name" >> logs/cpu-queue.log
-  eval "$PY -m drlib train --dataset $DATASET --profile $PROFILE --no-progress $args" >> "logs/q-$name.log" 2>&1
-  echo "$(date -u +%FT%T) end $name rc=$?" >> logs/cpu-queue.log
+  echo "$(date -u +%FT%T) start $name" >> "$LOGS/cpu-queue.log"
+  eval "$PY -m drlib train --dataset $DATASET --profile $PROFILE --no-progress $args" >> "$LOGS/q-$name.log" 2>&1
+  echo "$(date -u +%FT%T) end $name rc=$?" >> "$LOGS/cpu-queue.log"
 done < "$JOBS"

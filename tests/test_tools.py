@@ -1,0 +1,25 @@
+"""tools/cpu_queue.sh: runs a job list one training at a time, skips finished configs, logs each job."""
+import json
+import os
+import subprocess
+import sys
+
+from drlib.utils import REPO_ROOT
+
+
+def test_cpu_queue_runs_the_list_and_skips_what_is_stored(tmp_path):
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text("# a comment\n\na --model sasrec --seed 0 --set train.epochs=1\n"
+                    "b --model sasrec --seed 0 --set train.epochs=1\n")       # b: the same config as a
+    env = {**os.environ, "DRLIB_RESULTS": str(tmp_path / "results"), "DRLIB_RUNS": str(tmp_path / "runs"),
+           "DATASET": "synthetic", "PROFILE": "smoke", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           "LOGS": str(tmp_path / "logs")}
+    subprocess.run(["bash", str(REPO_ROOT / "tools" / "cpu_queue.sh"), str(jobs)], env=env, check=True,
+                   timeout=300)
+    (rec,) = (tmp_path / "results" / "main").glob("sasrec-synthetic-smoke-seed0-*.json")
+    assert json.loads(rec.read_text())["timing"]["epochs"] == 1
+    log_a = (tmp_path / "logs" / "q-a.log").read_text()
+    log_b = (tmp_path / "logs" / "q-b.log").read_text()
+    assert "test recall@5" in log_a and "stored" in log_b                     # b found a's record
+    queue = (tmp_path / "logs" / "cpu-queue.log").read_text().splitlines()
+    assert queue[-1].endswith("end b rc=0") and queue[-3].endswith("end a rc=0")
