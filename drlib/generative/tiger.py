@@ -289,7 +289,7 @@ class _CachedDecoder:
     """Stateful ``logits_fn`` for :func:`~drlib.sid.constrained_beam_search` over a :class:`TIGER` (eval mode only).
 
     Per decoder layer it holds the memory's keys/values ``[B, h, S, d_kv]`` (computed once) and, for every level
-    ``s`` decoded so far, the key/value projections of that level's tokens ``[B, P_s, 2, h, d_kv]`` (``P_0 = 1``:
+    ``s`` decoded so far, the key/value projections of that level's tokens ``[B, h, 2, P_s, d_kv]`` (``P_0 = 1``:
     level 0 is decoded once per user; then ``P_s = k`` beams), never copied. Which of a user's level-``s`` rows
     each current beam descends from is kept in ``anc[s] [B, k]`` and updated by :meth:`reorder`; self-attention
     scores a beam's query against all ``P_s`` rows of its user and keeps its ancestor's (``k x k`` per user and
@@ -302,7 +302,8 @@ class _CachedDecoder:
         mem_ok = mem_ok | ~mem_ok.any(1, keepdim=True)             # as decoder_states: no all-masked rows
         self.cross_bias = torch.zeros(mem_ok.shape, dtype=memory.dtype, device=memory.device).masked_fill(
             ~mem_ok, float("-inf"))[:, None, None, :]                # [B, 1, 1, S]
-        self.mem_kv = [tuple(x.contiguous() for x in layer.cross_attn.keys_values(memory)) for layer in model.dec_layers]
+        self.mem_kv = [tuple(x.contiguous() for x in layer.cross_attn.keys_values(memory))   # [B, h, S, d_kv]
+                       for layer in model.dec_layers]
         self.self_kv: list[list[torch.Tensor]] = [[] for _ in model.dec_layers]
         self.anc: list[torch.Tensor] = []
 
@@ -336,9 +337,10 @@ class _CachedDecoder:
         bias = m.dec_bias(t + 1, t + 1, prefix.device)[None, :, -1:]   # [1, h, 1, t + 1]; all earlier allowed
         for i, layer in enumerate(m.dec_layers):
             y = y + self._self_attention(layer.self_attn, layer.n1(y), self.self_kv[i], bias)
-            att, (key, val) = layer.cross_attn, self.mem_kv[i]       # plain matmuls: faster than SDPA's CPU
+            # cross-attention as plain matmuls (SDPA's CPU kernel was 3x slower for these k-query blocks)
+            att, (key, val) = layer.cross_attn, self.mem_kv[i]
             p = (att.queries(layer.n2(y)) @ key.transpose(-1, -2) / math.sqrt(att.dk) + self.cross_bias).softmax(-1)
-            y = y + att.o((p @ val).transpose(1, 2).reshape(y.shape[0], y.shape[1], att.h * att.dk))   # kernel here
+            y = y + att.o((p @ val).transpose(1, 2).reshape(y.shape[0], y.shape[1], att.h * att.dk))
             y = y + layer.ffn(layer.n3(y))
         logits = m._level_head(m.dec_norm(y), t)                    # [B, P, V_t]
         P = tok.shape[1]
