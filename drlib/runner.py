@@ -43,6 +43,16 @@ def build_for(cfg: RunConfig, ds):
     return build_model(cfg.model_name, cfg.model, ds.n_items, ds.max_len)
 
 
+def config_from_spec(spec: str, dataset: str = "beauty", profile: str = "cpu") -> RunConfig:
+    """``MODEL:SEED[:TABLE3-ROW]`` (how the probes in ``tools/`` name a finished run) -> its config; a Table 3 row
+    names a run of the ``ablation`` experiment, anything else one of ``main``."""
+    from .config import make_config
+    model_name, seed, *row = spec.split(":", 2)
+    ablation = row[0] if row else None
+    return make_config(model_name, dataset, profile, int(seed), experiment="ablation" if ablation else "main",
+                       ablation=ablation)
+
+
 def load_trained_model(cfg: RunConfig, runs_root: str | Path | None = None):
     """The best weights a finished run kept under ``runs/`` (not committed), or ``None``."""
     p = run_dir(cfg, runs_root) / "model.pt"

@@ -18,18 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.config import make_config                          # noqa: E402
+from drlib.generative.base import sid_recommender            # noqa: E402
 from drlib.evaluate import evaluate                           # noqa: E402
-from drlib.runner import get_dataset, load_trained_model      # noqa: E402
+from drlib.runner import config_from_spec, get_dataset, load_trained_model   # noqa: E402
 from drlib.utils import atomic_write_json, configure_torch, env_info, pick_device   # noqa: E402
-
-
-def sid_model(model):
-    """The SID recommender that holds ``beam_width`` (the model itself, or a DiffuReason model's backbone)."""
-    sid = getattr(getattr(model, "backbone", None), "sid", model)
-    if not hasattr(sid, "beam_width"):
-        raise SystemExit(f"{type(model).__name__} is not a Semantic-ID model (no beam search)")
-    return sid
 
 
 def main(argv=None):
@@ -47,15 +39,16 @@ def main(argv=None):
     device = pick_device("auto")
     print(f"{'run':24s} {'seed':>4s} {'W':>4s}  R@10    N@10    R@W     seconds")
     for spec in args.runs:
-        model_name, seed, *row = spec.split(":", 2)
-        ablation = row[0] if row else None
-        cfg = make_config(model_name, args.dataset, "cpu", int(seed),
-                          experiment="ablation" if ablation else "main", ablation=ablation)
+        cfg = config_from_spec(spec, args.dataset)
+        seed = str(cfg.seed)
         model = load_trained_model(cfg)
         if model is None:
             print(f"skipped {spec}: no weights in runs/ for {cfg.run_id}")
             continue
-        model, ds, sid = model.to(device), get_dataset(cfg), sid_model(model)
+        sid = sid_recommender(model)
+        if sid is None:
+            raise SystemExit(f"{spec}: {cfg.label} is not a Semantic-ID model (no beam search)")
+        model, ds = model.to(device), get_dataset(cfg)
         per_width = []
         for w in args.widths:
             sid.beam_width = w

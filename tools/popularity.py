@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.config import make_config                          # noqa: E402
 from drlib.probes import recommendation_spread                # noqa: E402
-from drlib.runner import get_dataset, load_trained_model      # noqa: E402
+from drlib.runner import config_from_spec, get_dataset, load_trained_model   # noqa: E402
 from drlib.utils import atomic_write_json, configure_torch, env_info, pick_device   # noqa: E402
 
 
@@ -35,10 +34,8 @@ def main(argv=None):
     device = pick_device("auto")
     rows = []
     for spec in args.runs:
-        model_name, seed, *row = spec.split(":", 2)
-        ablation = row[0] if row else None
-        cfg = make_config(model_name, args.dataset, "cpu", int(seed),
-                          experiment="ablation" if ablation else "main", ablation=ablation)
+        cfg = config_from_spec(spec, args.dataset)
+        seed = str(cfg.seed)
         model = load_trained_model(cfg)
         if model is None:
             print(f"skipped {spec}: no weights in runs/ for {cfg.run_id}")

@@ -7,6 +7,7 @@
     python tools/step_time.py tiger --eval-users 1024               # full_scores (beam search) on 1024 valid users
     python tools/step_time.py tiger --eval-users 2048 --no-cached-decoding   # the same, recomputing every prefix
     python tools/step_time.py tiger --steps 0 --full-valid          # the training loop's validation pass
+    python tools/step_time.py tiger --steps 0 --check-cached 512    # cached vs recomputing beams, 512 valid users
 
 Steps use the epoch-0 batches of the training loop (seed 0), so a step's length varies with its batch's history
 length; each step is printed with its input shape. Nothing is stored: this is how the CPU costs quoted in the
@@ -24,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drlib.config import make_config                       # noqa: E402
 from drlib.evaluate import trim_padding                     # noqa: E402
+from drlib.generative.base import sid_recommender            # noqa: E402
 from drlib.runner import build_for, get_dataset             # noqa: E402
 from drlib.train import epoch_batches                       # noqa: E402
 from drlib.utils import configure_torch                     # noqa: E402
@@ -42,6 +44,8 @@ def main(argv=None):
                     help="time drlib.evaluate over the whole validation split (what each epoch of training runs)")
     ap.add_argument("--no-cached-decoding", action="store_true",
                     help="TIGER: beam search recomputes every prefix instead of using the key/value cache")
+    ap.add_argument("--check-cached", type=int, default=0, metavar="N",
+                    help="TIGER: compare the cached decoder's beams with the recomputing path's on N validation users")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = make_config(args.model, args.dataset, "cpu", 0, args.overrides)
@@ -74,7 +78,7 @@ def main(argv=None):
             step(batches[min(1, len(batches) - 1)])
         print(p.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
     if args.no_cached_decoding:
-        sid = getattr(getattr(model, "backbone", None), "sid", model)
+        sid = sid_recommender(model)
         if not hasattr(sid, "cached_decoding"):
             ap.error(f"--no-cached-decoding: {args.model} has no cached decoder (only TIGER and DiffuReason-T)")
         sid.cached_decoding = False
@@ -85,6 +89,21 @@ def main(argv=None):
         with torch.no_grad():
             model.full_scores(x)
         print(f"full_scores on {len(x)} validation users: {time.perf_counter() - t0:.1f} s")
+    if args.check_cached:
+        sid = sid_recommender(model)
+        if not hasattr(sid, "cached_decoding"):
+            ap.error(f"--check-cached: {args.model} has no cached decoder (only TIGER and DiffuReason-T)")
+        sid.eval()
+        x = trim_padding(torch.from_numpy(ds.valid.inputs[:args.check_cached]))
+        flag = sid.cached_decoding
+        sid.cached_decoding = True
+        fast = sid.retrieve(x)
+        sid.cached_decoding = False
+        slow = sid.retrieve(x)
+        sid.cached_decoding = flag
+        same = (fast.items == slow.items).all(1)
+        print(f"cached vs recomputing beams on {len(x)} validation users: identical top-{fast.items.shape[1]} lists "
+              f"for {int(same.sum())}, largest score difference {(fast.scores - slow.scores).abs().max():.1e}")
     if args.full_valid:
         from drlib.evaluate import evaluate
         t0 = time.perf_counter()

@@ -106,23 +106,21 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
 
 def _stored_tokenization(tokenizer_id: str, dataset_name: str, n_items: int) -> torch.Tensor:
     """The codes of a built tokenization (``sid_source="tokenizer:<id>"``), disambiguated where items collide."""
-    import json
-    from ..results import results_dir, runs_dir
-    rec_path = results_dir() / "tokenizer" / f"{tokenizer_id}.json"
-    codes_file = runs_dir() / "tokenizer" / tokenizer_id / "codes.pt"
-    if not rec_path.exists() or not codes_file.exists():
-        have = sorted(p.stem for p in (results_dir() / "tokenizer").glob("*.json"))
-        raise FileNotFoundError(f"no built tokenization {tokenizer_id!r} (looked for {rec_path} and {codes_file}); "
-                                "build it with `python -m drlib sids ...` (its record names the id). Stored: "
-                                f"{', '.join(have) or 'none'}")
-    rec = json.loads(rec_path.read_text())
+    from ..sid.build import load_stored_codes
+    codes, rec = load_stored_codes(tokenizer_id)
     if dataset_name and rec.get("config", {}).get("dataset") not in (None, dataset_name):
         raise ValueError(f"tokenization {tokenizer_id!r} is for dataset {rec['config']['dataset']!r}, the model is "
                          f"for {dataset_name!r}")
-    codes = torch.load(codes_file, map_location="cpu")
     if codes.shape[0] != n_items + 1:
         raise ValueError(f"tokenization {tokenizer_id!r} covers {codes.shape[0] - 1} items, the dataset has {n_items}")
     return add_disambiguation(codes, "auto")
+
+
+def sid_recommender(model) -> "SIDRecommender | None":
+    """The :class:`SIDRecommender` inside ``model`` (itself, or a DiffuReason-H/T model's ``backbone.sid``), or
+    ``None`` for a model without Semantic IDs."""
+    sid = getattr(getattr(model, "backbone", None), "sid", model)
+    return sid if isinstance(sid, SIDRecommender) else None
 
 
 def check_codes(codes: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -242,4 +240,5 @@ class SIDRecommender(Recommender):
         return out
 
 
-__all__ = ["SIDRecommender", "SID_SOURCES", "check_codes", "default_codes", "random_codes", "strictly_decreasing"]
+__all__ = ["SIDRecommender", "SID_SOURCES", "check_codes", "default_codes", "random_codes", "sid_recommender",
+           "strictly_decreasing"]

@@ -52,6 +52,7 @@ import torch
 from .features import (PAD_CODE, collaborative_features, load_attribute_features, load_reference_sids,
                        read_item_text, text_features)
 from .rqvae import RQVAEConfig, add_disambiguation, assign_sids, sid_stats, train_rqvae
+from ..data.registry import sha256_of
 from ..utils import stable_hash
 
 EXPERIMENT = "tokenizer"
@@ -171,6 +172,19 @@ def load_tokenizer_record(cfg: TokenizerConfig, results_root=None) -> dict | Non
         raise ValueError(f"{p} holds config_hash {rec.get('config_hash')}, expected {cfg.config_hash}; "
                          "delete it or rebuild with force=True")
     return rec
+
+
+def load_stored_codes(tokenizer_id: str, results_root=None, runs_root=None) -> tuple[torch.Tensor, dict]:
+    """``(codes, record)`` of a tokenization already built, by its id (the record's file name under
+    ``results/tokenizer/``); ``FileNotFoundError`` listing the stored ids when it is not there."""
+    rpath = _results_dir(results_root) / EXPERIMENT / f"{tokenizer_id}.json"
+    cpath = _runs_dir(runs_root) / EXPERIMENT / tokenizer_id / "codes.pt"
+    if not rpath.exists() or not cpath.exists():
+        have = sorted(p.stem for p in rpath.parent.glob("*.json"))
+        raise FileNotFoundError(f"no built tokenization {tokenizer_id!r} (looked for {rpath} and {cpath}); "
+                                "build it with `python -m drlib sids ...` (its record names the id). Stored: "
+                                f"{', '.join(have) or 'none'}")
+    return torch.load(cpath, map_location="cpu"), json.loads(rpath.read_text())
 
 
 def load_codes(cfg: TokenizerConfig, build: bool = True, results_root=None, runs_root=None,
@@ -311,21 +325,13 @@ def load_features(cfg: TokenizerConfig, results_root=None, runs_root=None) -> tu
         path = Path(cfg.text_path).expanduser()
         texts, missing = read_item_text(path, n_items=dataset_n_items(cfg.dataset))
         x = text_features(texts, cfg.text_model)
-        info = {"source": "item text", "text_path": str(path), "text_sha256": _sha256(path),
+        info = {"source": "item text", "text_path": str(path), "text_sha256": sha256_of(path),
                 "text_model": cfg.text_model, "items_without_text": len(missing)}
     else:
         raise ValueError(f"features={cfg.features!r} is not a trained source; use load_reference_sids")
     x = scale_features(x, cfg.scale)
     info.update(shape=list(x.shape), scale=cfg.scale, mean_sq=float(x[1:].pow(2).mean()))
     return x, info
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- stats
