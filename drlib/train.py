@@ -167,7 +167,7 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
             elif not progress and time.perf_counter() - last_note > NOTE_SECONDS:   # long epochs: a sign of life
                 last_note = time.perf_counter()
                 log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
-                    f"{batch_time / (b + 1 - first):.2f} s per batch")
+                    f"{batch_time / (b + 1):.2f} s per batch")
             if ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS:
                 state["partial"] = {"next_batch": b + 1, "losses": list(losses), "extra": dict(extra),
                                     "batch_time": batch_time, "seconds": time.perf_counter() - t_epoch,
