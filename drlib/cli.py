@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="cpu", choices=C.PROFILES, help="only this profile (default: cpu)")
     r.add_argument("--split", default="test", choices=("test", "valid"), help="summary table's split (default: test)")
 
+    u = sub.add_parser("runs", help="list unfinished trainings (checkpoints in runs/) and how far they got",
+                       description="Each training checkpoints to runs/<experiment>/<run-id>/checkpoint.pt after every "
+                                   "epoch and every 10 minutes within one, and removes it once its record is stored. "
+                                   "This lists the checkpoints left: stopped runs, and runs still going. Rerun the "
+                                   "same `python -m drlib train ...` command to resume one.")
+    u.add_argument("--experiment", default=None, help="only runs/<experiment>/ (default: all)")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
     d.add_argument("--data-path", default=None)
     return parser
@@ -177,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sids(args, argv)
         if args.cmd == "results":
             return _results(args)
+        if args.cmd == "runs":
+            return _runs(args)
         if args.cmd == "notebooks":
             from .book import OUT, execute_all
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
@@ -232,6 +241,32 @@ def _results(args) -> int:
         full = [r for r in load_records("main", **where) if r["config"]["model"] in models]
         table = ablation_table(full + recs)
     print(table.to_string(index=False))
+    return 0
+
+
+def _runs(args) -> int:
+    from .results import runs_dir, unfinished_runs
+    rows = unfinished_runs(args.experiment)
+    if not rows:
+        print(f"no unfinished runs under {runs_dir() / (args.experiment or '')}")
+        return 0
+
+    def opt(v, fmt="{}"):
+        return "?" if v is None else fmt.format(v)
+
+    print(f"{'experiment':12s} {'run id':48s} {'epochs':>7s} {'in epoch':>10s} {'best (ep.)':>14s} {'last':>7s} "
+          f"{'bad/pat.':>8s} {'hours':>6s}  checkpoint saved (UTC)")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['experiment']:12s} {r['run_id']:48s} unreadable checkpoint {r['path']}: {r['error']}")
+            continue
+        pos = f"{r['batch']}/{r['n_batches'] or '?'}" if r["batch"] is not None else "-"
+        best = f"{r['best']:.4f} ({r['best_epoch']})" if r["best"] is not None else "-"
+        print(f"{r['experiment']:12s} {r['run_id']:48s} {r['epochs_done']:>3d}/{opt(r['max_epochs']):<3s} {pos:>10s} "
+              f"{best:>14s} {opt(r['last'], '{:.4f}'):>7s} {r['bad_epochs']:>3d}/{opt(r['patience']):<4s} "
+              f"{r['train_hours']:6.2f}  {r['saved']}")
+    print(f"(scores: validation {next((r['metric'] for r in rows if r.get('metric')), 'select metric')}; "
+          "resume a run by rerunning its `python -m drlib train ...` command)")
     return 0
 
 

@@ -54,6 +54,42 @@ def load_records(experiment: str | None = None, root: str | Path | None = None, 
     return out
 
 
+def unfinished_runs(experiment: str | None = None, root: str | Path | None = None) -> list[dict]:
+    """Runs with a checkpoint under ``runs/<experiment>/<run-id>/``: trainings that stopped (or are running) before
+    storing a record. One dict per run, oldest checkpoint first: ``experiment``, ``run_id``, ``epochs_done``,
+    ``max_epochs`` / ``patience`` / ``metric`` (``None`` for a checkpoint written before they were saved),
+    ``batch`` and ``n_batches`` (mid-epoch position, ``None`` at an epoch boundary), ``best`` and ``best_epoch``
+    (1-based), ``bad_epochs``, ``last`` (the last epoch's validation score), ``train_hours``, ``saved`` (the
+    checkpoint's UTC time, ISO) and ``path``. A checkpoint that cannot be read gets ``error`` instead.
+    """
+    import datetime as _dt
+
+    import torch
+    root = Path(root or runs_dir())
+    pattern = f"{experiment}/*/checkpoint.pt" if experiment else "*/*/checkpoint.pt"
+    out = []
+    for ckpt in sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime):
+        row = {"experiment": ckpt.parent.parent.name, "run_id": ckpt.parent.name, "path": str(ckpt),
+               "saved": _dt.datetime.fromtimestamp(ckpt.stat().st_mtime, _dt.timezone.utc)
+               .isoformat(timespec="seconds")}
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)["state"]
+        except Exception as e:      # a truncated or foreign file: report it, do not stop the listing
+            out.append({**row, "error": f"{type(e).__name__}: {e}"})
+            continue
+        plan, part, hist = state.get("plan") or {}, state.get("partial") or {}, state.get("history") or []
+        metric = plan.get("metric")
+        row.update(epochs_done=state["epoch"], max_epochs=plan.get("epochs"), patience=plan.get("patience"),
+                   metric=metric, batch=part.get("next_batch"), n_batches=part.get("n_batches"),
+                   best=float(state["best_score"]) if state["best_epoch"] >= 0 else None,
+                   best_epoch=state["best_epoch"] + 1 if state["best_epoch"] >= 0 else None,
+                   bad_epochs=state["bad_epochs"],
+                   last=float(hist[-1][metric]) if hist and metric in hist[-1] else None,
+                   train_hours=(state["train_seconds"] + part.get("seconds", 0.0)) / 3600)
+        out.append(row)
+    return out
+
+
 def records_frame(records: list[dict], split: str = "test"):
     """Flatten records into a pandas DataFrame: one row per run with label, dataset, seed, metrics, timing."""
     import pandas as pd

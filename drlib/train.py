@@ -108,6 +108,9 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     use_bf16 = cfg.bf16
     metric = eval_cfg.select_metric
 
+    # what `python -m drlib runs` shows for an unfinished run (set on every start, so a resumed run has it too)
+    state["plan"] = {"epochs": cfg.epochs, "patience": cfg.patience, "metric": metric}
+
     epoch_bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -169,7 +172,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                 log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
                     f"{batch_time / (b + 1):.2f} s per batch")
             if ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS:
-                state["partial"] = {"next_batch": b + 1, "losses": list(losses), "extra": dict(extra),
+                state["partial"] = {"next_batch": b + 1, "n_batches": n_batches, "losses": list(losses),
+                                    "extra": dict(extra),
                                     "batch_time": batch_time, "seconds": time.perf_counter() - t_epoch,
                                     "epoch_state": model.epoch_state()}
                 _save_checkpoint(ckpt, model, opt, device, state)

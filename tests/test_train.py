@@ -158,3 +158,56 @@ def test_long_epochs_log_progress_without_bars(monkeypatch):
     monkeypatch.setattr(T, "NOTE_SECONDS", 1e9)
     fit(build_for(cfg, ds), ds, cfg.train, cfg.eval, progress=False, log=lines.append)
     assert len(lines) == 1                                                  # only the epoch line
+
+
+def test_runs_lists_unfinished_trainings(tmp_path, monkeypatch, capsys):
+    """`python -m drlib runs` reads the checkpoints left in runs/: epochs done of the plan, the mid-epoch position,
+    the best and last validation scores; an unreadable checkpoint is reported, not fatal."""
+    import drlib.train as T
+    from drlib.cli import main
+    from drlib.results import unfinished_runs
+    monkeypatch.setenv("DRLIB_RUNS", str(tmp_path / "runs"))
+    assert main(["runs"]) == 0 and "no unfinished runs" in capsys.readouterr().out
+    cfg = smoke(**{"train.epochs": 5, "train.patience": 4})
+    ds = get_dataset(cfg)
+    ckpt = tmp_path / "runs" / "main" / cfg.run_id / "checkpoint.pt"
+    seen = []
+
+    def stop(epoch, rec):
+        seen.append(rec["ndcg@10"])
+        if epoch == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_for(cfg, ds), ds, cfg.train, cfg.eval, checkpoint=ckpt, progress=False, log=lambda s: None,
+            on_epoch_end=stop)
+    bad = tmp_path / "runs" / "ablation" / "broken-run" / "checkpoint.pt"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    rows = unfinished_runs()
+    assert [r["run_id"] for r in rows] == [cfg.run_id, "broken-run"] and "error" in rows[1]
+    r = rows[0]
+    assert (r["epochs_done"], r["max_epochs"], r["patience"], r["batch"]) == (2, 5, 4, None)
+    assert r["last"] == pytest.approx(seen[-1]) and r["best"] == pytest.approx(max(seen))
+    assert r["best_epoch"] == 1 + int(np.argmax(seen)) and r["bad_epochs"] == int(seen[1] <= seen[0])
+    assert [x["run_id"] for x in unfinished_runs("ablation")] == ["broken-run"]
+
+    # killed inside epoch 3 with a checkpoint after every batch: the position is shown
+    monkeypatch.setattr(T, "CKPT_SECONDS", -1.0)
+    model = build_for(cfg, ds)
+    step, calls = model.compute_loss, [0]
+
+    def dying(*a, **kw):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return step(*a, **kw)
+    model.compute_loss = dying
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, ds, cfg.train, cfg.eval, checkpoint=ckpt, progress=False, log=lambda s: None)
+    r = unfinished_runs("main")[0]
+    n = len(epoch_batches((ds.train_inputs != 0).sum(1), cfg.train.batch_size, torch.Generator(),
+                          cfg.train.length_buckets))
+    assert (r["epochs_done"], r["batch"], r["n_batches"]) == (2, 2, n)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert cfg.run_id in out and "2/5" in out and f"2/{n}" in out and "unreadable checkpoint" in out
