@@ -73,6 +73,12 @@ def user_trajectories(model, split: EvalSplit, rows, k: int = 10, mask_history: 
     ``[B, S, S]`` (cosine between the stage representations), ``mu`` / ``sigma`` ``[B, d]``; and ``stages``
     (the ``S`` names of :func:`drlib.probes.stage_names`).
     """
+    return _trajectories(model, split, rows, k, mask_history)[0]
+
+
+@torch.no_grad()
+def _trajectories(model, split: EvalSplit, rows, k: int, mask_history: bool) -> tuple[dict, object]:
+    """:func:`user_trajectories` plus the backbone state of those users (reused by :func:`user_view`)."""
     rows, x = _batch(split, rows)
     lat, out = stage_latents(model, x)                               # [B, S, d]
     scores = masked_scores(model, lat, split, rows, mask_history, out["state"])    # [B, S, N]
@@ -82,7 +88,7 @@ def user_trajectories(model, split: EvalSplit, rows, k: int = 10, mask_history: 
     return {"rows": rows, "users": split.users[rows], "targets": split.targets[rows], "stages": stage_names(model),
             "ranks": _ranks(scores, targets).numpy(), "top_items": top.indices.numpy(),
             "top_scores": top.values.numpy(), "similarity": (rep @ rep.transpose(1, 2)).numpy(),
-            "mu": out["mu"].numpy(), "sigma": out["sigma"].numpy()}
+            "mu": out["mu"].numpy(), "sigma": out["sigma"].numpy()}, out["state"]
 
 
 def history(split: EvalSplit, row: int) -> np.ndarray:
@@ -106,7 +112,7 @@ def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @torch.no_grad()
 def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.ndarray, group_size: int | None = None,
-                 seed: int = 0, mask_history: bool = True) -> dict:
+                 seed: int = 0, mask_history: bool = True, state=None) -> dict:
     """The ``G`` policy samples around the anchor of user ``row`` and their 2-D PCA projection.
 
     ``mu``, ``sigma`` ``[d]`` (from :func:`user_trajectories`); ``G`` defaults to ``model.cfg.group_size``.
@@ -115,6 +121,8 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     ``anchor_rank`` (0-based target ranks, history masked), ``sample_cos`` ``[G]`` (cosine of each ``z_i`` with
     the target embedding), and the projection of ``[mu, z_1..z_G, v_target]``: ``anchor_xy`` ``[2]``,
     ``samples_xy`` ``[G, 2]``, ``target_xy`` ``[2]``, ``explained`` ``[2]`` (variance ratio of the two axes).
+    ``state``: the backbone state of this user (``model.trajectory(x)["state"]``) when the caller has it; computed
+    otherwise.
     """
     G = int(group_size or model.cfg.group_size)
     mu_t = torch.as_tensor(np.asarray(mu), dtype=torch.float32)
@@ -125,9 +133,10 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     target = int(split.targets[row])
     v = model.backbone.target_latent(torch.tensor([target]))[0].detach().float()    # [d], v_target of Eq. 7
     lat = torch.cat([mu_t[None], z])[None]                            # [1, 1 + G, d]
-    _, x = _batch(split, [row])
-    model.eval()
-    state = model.trajectory(x)["state"]                              # the backbone's state for this user
+    if state is None:
+        _, x = _batch(split, [row])
+        model.eval()
+        state = model.trajectory(x)["state"]                          # the backbone's state for this user
     scores = masked_scores(model, lat, split, np.array([row]), mask_history, state)
     ranks = _ranks(scores, torch.tensor([target]))[0].numpy()        # [1 + G]
     xy, explained = pca_2d(torch.cat([mu_t[None], z, v[None]]).numpy())
@@ -141,13 +150,13 @@ def user_view(model, split: EvalSplit, row: int, k: int = 10, mask_history: bool
     without the batch axis: ``ranks`` ``[S]``, ``top_items`` ``[S, k]``, ``similarity`` ``[S, S]``, ...),
     ``history`` ``[n]``, ``row``, ``user``, ``target``, ``group_size`` and ``samples`` (:func:`sample_cloud`)."""
     row = int(row)
-    t = user_trajectories(model, split, [row], k, mask_history)
+    t, state = _trajectories(model, split, [row], k, mask_history)
     view = {key: (val[0] if isinstance(val, np.ndarray) else val) for key, val in t.items()}
     view.pop("rows"), view.pop("users"), view.pop("targets")
     view.update(row=row, user=int(split.users[row]), target=int(split.targets[row]), history=history(split, row),
                 group_size=int(model.cfg.group_size))
     view["samples"] = sample_cloud(model, split, row, view["mu"], view["sigma"], seed=seed,
-                                   mask_history=mask_history)
+                                   mask_history=mask_history, state=state)
     return view
 
 

@@ -130,9 +130,19 @@ def test_explorer_on_a_semantic_id_backbone(trained_sid):
     assert t["ranks"].shape == (len(rows), S) and t["top_items"].shape == (len(rows), S, 10)
     # the diffusion stage ranks exactly as the model's own evaluation ranks
     np.testing.assert_array_equal(t["ranks"][:, -1], compute_ranks(model.full_scores, test, rows=rows))
+    calls, forward = [0], model.trajectory
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return forward(*a, **kw)
+    model.trajectory = counted
     v = E.user_view(model, test, 3)
+    assert calls[0] == 1                       # the sample cloud reuses the trajectory's backbone state
+    del model.trajectory
     assert v["samples"]["sample_ranks"].shape == (model.cfg.group_size,)
     assert v["samples"]["anchor_rank"] == v["ranks"][-1]
+    alone = E.sample_cloud(model, test, 3, v["mu"], v["sigma"])     # computes the state itself: the same cloud
+    np.testing.assert_array_equal(alone["sample_ranks"], v["samples"]["sample_ranks"])
     assert E.view_png(v)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
