@@ -23,3 +23,9 @@ def test_cpu_queue_runs_the_list_and_skips_what_is_stored(tmp_path):
     assert "test recall@5" in log_a and "stored" in log_b                     # b found a's record
     queue = (tmp_path / "logs" / "cpu-queue.log").read_text().splitlines()
     assert queue[-1].endswith("end b rc=0") and queue[-3].endswith("end a rc=0")
+    # named jobs: only those run
+    jobs.write_text("a --model sasrec --seed 1 --set train.epochs=1\nb --model sasrec --seed 2 --set train.epochs=1\n")
+    subprocess.run(["bash", str(REPO_ROOT / "tools" / "cpu_queue.sh"), str(jobs), "b"], env=env, check=True,
+                   timeout=300)
+    assert [p.name.split("-")[3] for p in sorted((tmp_path / "results" / "main").glob("*.json"))] == ["seed0", "seed2"]
+    assert (tmp_path / "logs" / "cpu-queue.log").read_text().splitlines()[-1].endswith("end b rc=0")
