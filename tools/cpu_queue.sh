@@ -9,6 +9,8 @@
 # set). A finished config is skipped by the CLI (its record is stored), and an unfinished one resumes from its
 # checkpoint in runs/ (written after every epoch and every 10 minutes within one), so rerunning the queue after the
 # machine stopped goes on where it was. Start/end lines go to $LOGS/cpu-queue.log (LOGS=logs unless set).
+# runs/ is not committed and a new session's work tree is fresh: to keep checkpoints for a later session on the
+# same machine, export DRLIB_RUNS (and LOGS) to folders outside the work tree, e.g. ~/.cache/drlib/runs.
 # PYTHON defaults to .venv/bin/python.
 #
 # Optional job names after the list run only those jobs. Two queues side by side, one thread each, get slightly
