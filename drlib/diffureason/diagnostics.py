@@ -62,7 +62,7 @@ def term_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, vectors: 
         if vectors is not None:
             vectors[k] = flat[k]
     for k in names:
-        a, b = flat[k], flat["rec"]
+        a, b = flat[k].double(), flat["rec"].double()   # float64: fp32 sums over ~1e5 entries drift by ~1e-5
         res[f"{k}_cos_rec"] = float(a @ b / (a.norm() * b.norm() + 1e-30))
     with torch.no_grad():
         res["sigma_mean"] = float(sigma.mean())
@@ -79,7 +79,7 @@ def consistency(batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
     out = {"n_batches": float(len(batches))}
     means = {}
     for k in batches[0]:
-        gs = torch.stack([b[k] for b in batches])
+        gs = torch.stack([b[k] for b in batches]).double()
         means[k] = gs.mean(0)
         out[f"{k}_signal"] = float(means[k].norm() ** 2 / (gs.norm(dim=1) ** 2).mean().clamp_min(1e-30))
     for k, m in means.items():
