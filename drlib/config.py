@@ -96,13 +96,7 @@ class RunConfig:
                 "eval": d["eval"]}
 
     def hash_dict(self) -> dict:
-        # The hashed layout (kept stable so stored results keep their ids): the model's settings under
-        # "model"; the registry name enters through those settings' structure and through the run id.
-        d = self.to_dict()
-        d["model"] = d.pop("model_config")
-        d["data"] = {k: v for k, v in d["data"].items() if k not in ("path", "verify")}
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads")}
-        return d
+        return hash_layout(self.to_dict())
 
     @property
     def config_hash(self) -> str:
@@ -111,6 +105,24 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         return f"{self.model_name}-{self.data.dataset}-{self.profile}-seed{self.seed}-{self.config_hash[:10]}"
+
+
+def hash_layout(config: dict) -> dict:
+    """A stored run config (``RunConfig.to_dict()``, a record's ``config``) -> the dict its hash is taken of.
+
+    The layout is kept stable so stored results keep their ids: the model's settings under ``"model"`` (the
+    registry name enters through those settings' structure and through the run id); the data location, the
+    device and the thread count are left out."""
+    d = dict(config)
+    d["model"] = d.pop("model_config")
+    d["data"] = {k: v for k, v in d["data"].items() if k not in ("path", "verify")}
+    d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads")}
+    return d
+
+
+def stored_config_hash(config: dict) -> str:
+    """The config hash of a stored run config: equal to the record's ``config_hash`` unless it was altered."""
+    return stable_hash(hash_layout(config))
 
 
 def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:

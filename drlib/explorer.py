@@ -110,9 +110,12 @@ def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, np.pad(ratio, (0, 2 - len(ratio)))
 
 
+_UNSET = object()    # sample_cloud's state was not given (None is a real state: the ID backbones have none)
+
+
 @torch.no_grad()
 def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.ndarray, group_size: int | None = None,
-                 seed: int = 0, mask_history: bool = True, state=None) -> dict:
+                 seed: int = 0, mask_history: bool = True, state=_UNSET) -> dict:
     """The ``G`` policy samples around the anchor of user ``row`` and their 2-D PCA projection.
 
     ``mu``, ``sigma`` ``[d]`` (from :func:`user_trajectories`); ``G`` defaults to ``model.cfg.group_size``.
@@ -121,8 +124,8 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     ``anchor_rank`` (0-based target ranks, history masked), ``sample_cos`` ``[G]`` (cosine of each ``z_i`` with
     the target embedding), and the projection of ``[mu, z_1..z_G, v_target]``: ``anchor_xy`` ``[2]``,
     ``samples_xy`` ``[G, 2]``, ``target_xy`` ``[2]``, ``explained`` ``[2]`` (variance ratio of the two axes).
-    ``state``: the backbone state of this user (``model.trajectory(x)["state"]``) when the caller has it; computed
-    otherwise.
+    ``state``: the backbone state of this user (``model.trajectory(x)["state"]``, ``None`` on an ID backbone) when
+    the caller has it; computed otherwise.
     """
     G = int(group_size or model.cfg.group_size)
     mu_t = torch.as_tensor(np.asarray(mu), dtype=torch.float32)
@@ -133,7 +136,7 @@ def sample_cloud(model, split: EvalSplit, row: int, mu: np.ndarray, sigma: np.nd
     target = int(split.targets[row])
     v = model.backbone.target_latent(torch.tensor([target]))[0].detach().float()    # [d], v_target of Eq. 7
     lat = torch.cat([mu_t[None], z])[None]                            # [1, 1 + G, d]
-    if state is None:
+    if state is _UNSET:
         _, x = _batch(split, [row])
         model.eval()
         state = model.trajectory(x)["state"]                          # the backbone's state for this user

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from .config import stored_config_hash
 from .utils import REPO_ROOT, atomic_write_json
 
 
@@ -25,6 +26,18 @@ def result_path(cfg, root: str | Path | None = None) -> Path:
     return Path(root or results_dir()) / cfg.experiment / f"{cfg.run_id}.json"
 
 
+def check_run_record(rec: dict, where: str | Path = "record") -> dict:
+    """``rec`` unchanged when its stored config hashes to its ``config_hash``; ``ValueError`` naming ``where``
+    otherwise (a record edited by hand, or written by other code). Records without a run config (tokenizers) pass."""
+    config = rec.get("config")
+    if isinstance(config, dict) and "model_config" in config:
+        got = stored_config_hash(config)
+        if got != rec.get("config_hash"):
+            raise ValueError(f"{where}: its config hashes to {got}, the record says {rec.get('config_hash')}; the "
+                             "record was altered after it was written. Restore it from git or rerun its command.")
+    return rec
+
+
 def load_record(cfg, root: str | Path | None = None) -> dict | None:
     p = result_path(cfg, root)
     if not p.exists():
@@ -32,7 +45,7 @@ def load_record(cfg, root: str | Path | None = None) -> dict | None:
     rec = json.loads(p.read_text())
     if rec.get("config_hash") != cfg.config_hash:
         raise ValueError(f"{p} holds config_hash {rec.get('config_hash')}, expected {cfg.config_hash}")
-    return rec
+    return check_run_record(rec, p)
 
 
 def save_record(record: dict, cfg, root: str | Path | None = None) -> Path:
@@ -48,7 +61,7 @@ def load_records(experiment: str | None = None, root: str | Path | None = None, 
     out = []
     for folder in folders:
         for f in sorted(folder.glob("*.json")):
-            rec = json.loads(f.read_text())
+            rec = check_run_record(json.loads(f.read_text()), f)
             if all(rec["config"].get(k) == v for k, v in where.items()):
                 out.append(rec)
     return out

@@ -15,7 +15,7 @@ from drlib.probes import stage_names, stage_ranks
 SMOKE = ["train.epochs=1", "model.module.diffusion_steps=4"]
 
 
-def _smoke_trained(tmp_path_factory, model_name):
+def _smoke_trained(tmp_path_factory, model_name, extra=()):
     """One smoke run of ``model_name``, in a temporary results/runs store (as the ``tmp_results`` fixture)."""
     root = tmp_path_factory.mktemp("explorer")
     with pytest.MonkeyPatch.context() as mp:
@@ -23,7 +23,7 @@ def _smoke_trained(tmp_path_factory, model_name):
         mp.setenv("DRLIB_RUNS", str(root / "runs"))
         from drlib.experiments import collect
         from drlib.runner import get_dataset, load_trained_model
-        cfg = make_config(model_name, "synthetic", "smoke", 0, SMOKE)
+        cfg = make_config(model_name, "synthetic", "smoke", 0, SMOKE + list(extra))
         collect([cfg], train_missing=True)
         model = load_trained_model(cfg)
         assert model is not None
@@ -37,6 +37,11 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_sid(tmp_path_factory):
+    return _smoke_trained(tmp_path_factory, "diffureason-h", ["model.backbone.head=sid"])
+
+
+@pytest.fixture(scope="module")
+def trained_item_head(tmp_path_factory):
     return _smoke_trained(tmp_path_factory, "diffureason-h")
 
 
@@ -118,6 +123,25 @@ def test_explorer_notebook_without_weights_explains_how_to_train(tmp_results, tm
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert "python -m drlib train --model diffureason-s --dataset synthetic --profile smoke --seed 0" in text
     assert not nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
+
+
+def test_explorer_on_hstu_item_head(trained_item_head):
+    """DiffuReason-H on the item head: stages scored against the item table, the cloud reuses the (empty) state."""
+    from drlib.evaluate import compute_ranks
+    model, test = trained_item_head
+    rows = np.arange(min(len(test), 64))
+    t = E.user_trajectories(model, test, rows, k=10)
+    np.testing.assert_array_equal(t["ranks"][:, -1], compute_ranks(model.full_scores, test, rows=rows))
+    calls, forward = [0], model.trajectory
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return forward(*a, **kw)
+    model.trajectory = counted
+    v = E.user_view(model, test, 3)
+    assert calls[0] == 1
+    del model.trajectory
+    assert v["samples"]["anchor_rank"] == v["ranks"][-1]
 
 
 def test_explorer_on_a_semantic_id_backbone(trained_sid):

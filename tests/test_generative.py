@@ -20,7 +20,7 @@ def tiny_codes(seed: int = 0) -> torch.Tensor:
     return torch.cat([torch.full((1, LEVELS), -1), allc[pick]])
 
 
-HSTU_CFG = HSTUConfig(d_model=32, n_layers=2, n_heads=2, dropout=0.0, decoder_d_ff=64, beam_width=10)
+HSTU_CFG = HSTUConfig(d_model=32, n_layers=2, n_heads=2, dropout=0.0, decoder_d_ff=64, beam_width=10, head="sid")
 TIGER_CFG = TIGERConfig(d_model=32, d_ff=64, n_heads=2, d_kv=16, n_enc_layers=2, n_dec_layers=2, dropout=0.0,
                         beam_width=10)
 

@@ -16,6 +16,17 @@ which it keeps fixed; a batch-dependent length would make a user's scores depend
 LayerNorm replaces the reference code's L2 normalisation of the outputs (which serves its sampled dot-product
 softmax, not a decoder).
 
+Two retrieval heads (``head``):
+
+* ``"item"`` (default; the Table 2 HSTU): ``score(i) = h_L . e(i)`` over the whole catalogue, with
+  ``e(i) = E_item[i] + sum_t E_t[c_t(i)]`` the input token's embedding (tied; without the input's ``sqrt(d)``, as
+  SASRec's output table), trained with full-softmax cross-entropy. This is the reference HSTU's own retrieval
+  (a dot product with the item table) and the reading that reaches the paper's HSTU numbers (reproduction notes,
+  "HSTU's retrieval head").
+* ``"sid"``: the autoregressive SID decoder below, with constrained beam search (Appendix A.1 describes
+  "an autoregressive SID decoder"; Table 6's 21.8 s of HSTU test inference also hints at decoding). Measured on
+  Beauty it stays ~45% below the paper's HSTU row: the single ``d``-wide ``h_L`` token is a bottleneck.
+
 SID decoder (Appendix A.1 says only "an autoregressive SID decoder"; ours): a small pre-LN causal Transformer
 (``decoder_layers`` SASRec blocks) over ``[context_1..context_m, e_1(c_1), .., e_{t-1}(c_{t-1})]`` (per-level
 code tables plus a level embedding); level ``t``'s logits are a per-level linear head on the last token's state.
@@ -41,7 +52,8 @@ class HSTUConfig:
     n_layers: int = 2            # Table 5: encoder layers
     n_heads: int = 1             # Table 5: attention heads
     dropout: float = 0.2         # Table 5
-    decoder_layers: int = 1      # not in the paper: SID decoder depth
+    head: str = "item"           # "item": h_L . e(item), full softmax (Table 2 HSTU); "sid": SID decoder + beam search
+    decoder_layers: int = 1      # not in the paper: SID decoder depth (head="sid")
     decoder_d_ff: int = 200      # not in the paper: SID decoder FFN width (4 d)
     beam_width: int = 20         # not in the paper: constrained beam search width (>= largest K evaluated)
     sid_source: str = "reference"  # "reference" (LETTER SIDs) or "random"; see drlib.generative.default_codes
@@ -54,6 +66,9 @@ class HSTUConfig:
             raise ValueError(f"HSTU sizes must be positive (n_layers >= 0, decoder_layers >= 1): {self}")
         if self.d_model % self.n_heads:
             raise ValueError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        if self.head not in HSTU_HEADS:
+            raise ValueError(f"model.head must be one of {HSTU_HEADS} ('item': dot product with the item table, "
+                             f"'sid': SID decoder with constrained beam search), got {self.head!r}")
         check_common_settings(self)
 
     @classmethod
@@ -62,12 +77,15 @@ class HSTUConfig:
         ``d_ff`` -> ``decoder_d_ff`` (HSTU has no FFN), others ignored. ``n_heads`` is dropped when it does not
         divide ``d_model``."""
         out = {k: kw[k] for k in ("d_model", "n_layers", "n_heads", "dropout", "dataset", "sid_source",
-                                  "beam_width") if k in kw}
+                                  "beam_width", "head") if k in kw}
         if "d_ff" in kw:
             out["decoder_d_ff"] = kw["d_ff"]
         if "n_heads" in out and out.get("d_model", cls.d_model) % out["n_heads"]:
             del out["n_heads"]
         return cls(**out)
+
+
+HSTU_HEADS = ("item", "sid")
 
 
 def _init_weights(module: nn.Module, std: float) -> None:
@@ -153,16 +171,20 @@ class SIDDecoder(nn.Module):
 
 
 class HSTU(SIDRecommender):
-    """HSTU encoder over item-ID + SID embeddings, with an autoregressive SID decoder.
+    """HSTU encoder over item-ID + SID embeddings, with an item-level head or an autoregressive SID decoder.
 
-    ``encode(inputs [B, L]) -> H [B, L, d]``; ``decode_logits(context [B, d] | [B, m, d], prefix [B*k, t])
-    -> [B*k, V_t]``; training = teacher-forced SID cross-entropy (mean over levels); ``full_scores`` =
-    constrained beam search (see :class:`~drlib.generative.base.SIDRecommender`).
+    ``encode(inputs [B, L]) -> H [B, L, d]``.
+
+    * ``head="item"``: ``item_table() -> [N, d]``; training = full-softmax cross-entropy of ``h_L . e(i)``;
+      ``full_scores [B, N]`` = those dot products (column 0 ``-inf``).
+    * ``head="sid"``: ``decode_logits(context [B, d] | [B, m, d], prefix [B*k, t]) -> [B*k, V_t]``; training =
+      teacher-forced SID cross-entropy (mean over levels); ``full_scores`` = constrained beam search (see
+      :class:`~drlib.generative.base.SIDRecommender`).
     """
 
     def __init__(self, cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor):
         super().__init__(codes, n_items, cfg.beam_width)
-        self.cfg, self.d_model, self.max_len = cfg, cfg.d_model, max_len
+        self.cfg, self.d_model, self.max_len, self.head = cfg, cfg.d_model, max_len, cfg.head
         d = cfg.d_model
         self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
         self.sid_emb = nn.ModuleList([nn.Embedding(v + 1, d, padding_idx=0) for v in self.vocab_sizes])  # code+1
@@ -171,7 +193,7 @@ class HSTU(SIDRecommender):
         self.layers = nn.ModuleList([HSTULayer(d, cfg.n_heads, cfg.dropout, max_len) for _ in range(cfg.n_layers)])
         self.ln_f = nn.LayerNorm(d)
         self.decoder = SIDDecoder(d, self.vocab_sizes, cfg.decoder_layers, cfg.n_heads, cfg.decoder_d_ff,
-                                  cfg.dropout)
+                                  cfg.dropout) if cfg.head == "sid" else None
         _init_weights(self, cfg.init_std)
 
     def embed(self, seqs: torch.Tensor) -> torch.Tensor:
@@ -180,6 +202,14 @@ class HSTU(SIDRecommender):
         codes = self.codes[seqs] + 1                                    # padding (-1) -> 0
         for t, emb in enumerate(self.sid_emb):
             x = x + emb(codes[..., t])
+        return x
+
+    def item_table(self) -> torch.Tensor:
+        """``e(i) = E_item[i] + sum_t E_t[c_t(i)]`` for every item: ``[N, d]`` (row 0, padding, is 0)."""
+        x = self.item_emb.weight
+        codes = self.codes + 1                                          # [N, Lc], padding row -> 0
+        for t, emb in enumerate(self.sid_emb):
+            x = x + emb.weight[codes[:, t]]
         return x
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
@@ -197,19 +227,45 @@ class HSTU(SIDRecommender):
             x = layer(x, allowed) * keep
         return self.ln_f(x)
 
+    # ---------------------------------------------------------------- item head
+    def item_logits(self, latent: torch.Tensor) -> torch.Tensor:
+        """``latent [..., d]`` -> ``[..., N-1]``: dot products with the real items' ``e(i)`` (column ``j`` = item
+        ``j+1``)."""
+        return latent @ self.item_table()[1:].t()
+
+    def compute_loss(self, inputs, targets):
+        if self.head == "sid":
+            return super().compute_loss(inputs, targets)
+        loss = F.cross_entropy(self.item_logits(self.encode(inputs)[:, -1]).float(), targets - 1)
+        return loss, {"loss": loss.item()}
+
+    def full_scores(self, inputs):
+        if self.head == "sid":
+            return super().full_scores(inputs)
+        scores = self.encode(inputs)[:, -1] @ self.item_table().t()
+        scores[:, 0] = float("-inf")
+        return scores
+
+    # ---------------------------------------------------------------- SID head
+    def _decoder(self) -> SIDDecoder:
+        if self.decoder is None:
+            raise ValueError("this HSTU has the item-level head (model.head='item') and no SID decoder; build it "
+                             "with model.head=sid for SID decoding and constrained beam search")
+        return self.decoder
+
     def decode_logits(self, context: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
         """Next-level logits: ``context [B, d]`` or ``[B, m, d]``, ``prefix [B*k, t]`` -> ``[B*k, V_t]``."""
-        return self.decoder(context, prefix)
+        return self._decoder()(context, prefix)
 
     # SIDRecommender hooks
     def context(self, inputs):
         return self.encode(inputs)[:, -1:]                              # [B, 1, d]
 
     def level_logits(self, ctx, target_codes):
-        return self.decoder.teacher_forced(ctx, target_codes)
+        return self._decoder().teacher_forced(ctx, target_codes)
 
     def step_logits(self, ctx, prefix):
-        return self.decoder(ctx, prefix)
+        return self._decoder()(ctx, prefix)
 
     def _repeat_ctx(self, ctx, k):
         return ctx.repeat_interleave(k, 0)
@@ -222,4 +278,4 @@ def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor 
     return HSTU(cfg, n_items, max_len, codes)
 
 
-__all__ = ["HSTU", "HSTUConfig", "HSTULayer", "SIDDecoder", "build_hstu"]
+__all__ = ["HSTU", "HSTUConfig", "HSTU_HEADS", "HSTULayer", "SIDDecoder", "build_hstu"]

@@ -40,6 +40,11 @@ Common to both:
   with that table) are meaningless here and raise ``NotImplementedError``; the Sec. 4.6 probes
   (:mod:`drlib.probes`) decode every trajectory stage through ``latent_scores`` instead, while the explorer
   (:mod:`drlib.explorer`) still needs ``score`` and so serves DiffuReason-S only.
+* **HSTU with the item head** (``HSTUItemReasoning``, ``model.backbone.head="item"``): HSTU is then an ID-style
+  backbone like SASRec and keeps the default hooks of :class:`~drlib.models.base.Backbone`: the reasoner attends
+  to ``H = hstu.encode(x)``, ``v_target`` and the scores use the tied table ``e(i)`` (:meth:`HSTU.item_table`),
+  ``L_rec`` is the full-softmax cross-entropy of ``mu``, rewards are Hit@1 of the argmax over the catalogue
+  (exactly as DiffuReason-S).
 * The reasoner's heads: ``DiffuReason(..., fit_reasoner_heads=True)``, i.e. the largest head count
   ``<= reasoner_heads`` (8) that divides ``d`` (HSTU's ``d = 50``: 5 heads; TIGER's 128: 8).
 """
@@ -236,14 +241,38 @@ class TIGERReasoning(SIDReasoningBackbone):
         return [self.sid._level_head(s[:, t], t) for t in range(self.sid.levels)]
 
 
-def reasoning_backbone(sid: SIDRecommender) -> SIDReasoningBackbone:
-    """The adapter for an :class:`HSTU` or :class:`TIGER` instance."""
+class HSTUItemReasoning(Backbone):
+    """DiffuReason-H's backbone on HSTU's item head: ``encode`` = HSTU's, ``item_embeddings`` = the tied table
+    ``e(i)`` ``[N, d]``; every DiffuReason hook is the ID-based default (module docstring)."""
+
+    def __init__(self, sid: HSTU):
+        super().__init__()
+        if sid.head != "item":
+            raise ValueError(f"HSTUItemReasoning needs an HSTU with head='item', got head={sid.head!r}")
+        self.sid = sid
+        self.d_model, self.n_items = sid.d_model, sid.n_items
+
+    def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+        return self.sid.encode(seqs)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.sid.item_table()
+
+    def item_logits(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.sid.item_logits(latent)
+
+    def target_latent(self, targets: torch.Tensor) -> torch.Tensor:
+        return self.sid.embed(targets)
+
+
+def reasoning_backbone(sid: SIDRecommender) -> Backbone:
+    """The adapter for an :class:`HSTU` (by its head) or :class:`TIGER` instance."""
     if isinstance(sid, HSTU):
-        return HSTUReasoning(sid)
+        return HSTUItemReasoning(sid) if sid.head == "item" else HSTUReasoning(sid)
     if isinstance(sid, TIGER):
         return TIGERReasoning(sid)
     raise TypeError(f"no DiffuReason adapter for {type(sid).__name__}; expected HSTU or TIGER")
 
 
-__all__ = ["HSTUReasoning", "SIDReasoningBackbone", "SUPPORTED_REWARDS", "TIGERReasoning", "check_reward",
+__all__ = ["HSTUItemReasoning", "HSTUReasoning", "SIDReasoningBackbone", "SUPPORTED_REWARDS", "TIGERReasoning", "check_reward",
            "reasoning_backbone"]

@@ -82,8 +82,9 @@ _TIGER_PROFILES = {
     "paper": ({}, {"lr": 1e-4, "batch_size": 256}),
 }
 MODELS["hstu"] = ModelEntry(HSTUConfig, "HSTU", build_hstu,
-                            "HSTU over item-ID + Semantic-ID embeddings, autoregressive SID decoder, "
-                            "constrained beam search (Appendix A.1)",
+                            "HSTU over item-ID + Semantic-ID embeddings; item-level head (default: dot product "
+                            "with the tied item table, full softmax) or SID decoder with constrained beam search "
+                            "(model.head=sid, Appendix A.1)",
                             HSTUConfig.from_backbone_kwargs, _HSTU_PROFILES)
 MODELS["tiger"] = ModelEntry(TIGERConfig, "TIGER", build_tiger,
                              "TIGER: T5-style encoder-decoder over Semantic-ID tokens, constrained beam search "
@@ -106,8 +107,10 @@ class DiffuReasonTConfig:
 
 
 def _build_diffureason_h(cfg: DiffuReasonHConfig, n_items: int, max_len: int) -> Recommender:
-    # the reasoner takes the largest head count <= module.reasoner_heads dividing d (HSTU's d = 50 -> 5 heads)
-    check_reward(cfg.module.reward)
+    # the reasoner takes the largest head count <= module.reasoner_heads dividing d (HSTU's d = 50 -> 5 heads);
+    # on the SID head the rewards come from greedy SID decoding (hit@1 only), on the item head from the argmax
+    if cfg.backbone.head == "sid":
+        check_reward(cfg.module.reward)
     return DiffuReason(reasoning_backbone(build_hstu(cfg.backbone, n_items, max_len)), cfg.module,
                        fit_reasoner_heads=True)
 
@@ -120,8 +123,9 @@ def _build_diffureason_t(cfg: DiffuReasonTConfig, n_items: int, max_len: int) ->
 
 MODELS["diffureason-h"] = ModelEntry(
     DiffuReasonHConfig, "DiffuReason-H", _build_diffureason_h,
-    "HSTU (SIDs) + DiffuReason: the refined latent is a second SID-decoder context token [h_L, z]; "
-    "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
+    "HSTU (SIDs) + DiffuReason: on the item head (default) the refined latent is scored against the item table "
+    "as in DiffuReason-S; on the SID head it is a second SID-decoder context token [h_L, z] with Hit@1 rewards "
+    "from greedy constrained decoding (Appendix A.1)",
     lambda kw: DiffuReasonHConfig(backbone=HSTUConfig.from_backbone_kwargs(kw)), _HSTU_PROFILES)
 MODELS["diffureason-t"] = ModelEntry(
     DiffuReasonTConfig, "DiffuReason-T", _build_diffureason_t,

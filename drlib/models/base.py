@@ -25,6 +25,10 @@ class Backbone(nn.Module):
         """``seqs`` int64 ``[B, L]`` -> hidden states ``H`` ``[B, L, d]``; ``H[:, -1]`` is ``h_L``."""
         raise NotImplementedError
 
+    def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``h_L`` only: ``seqs [B, L]`` -> ``[B, d]``. A backbone may compute it more cheaply than ``encode``."""
+        return self.encode(seqs)[:, -1]
+
     def item_embeddings(self) -> torch.Tensor:
         """The output item table ``[N, d]`` (row 0 = padding); ``v_target`` of Eq. 7 is a row of it."""
         raise NotImplementedError
@@ -116,8 +120,8 @@ class NextItemModel(Recommender):
         self.backbone = backbone
 
     def compute_loss(self, inputs, targets):
-        loss = self.backbone.next_item_loss(self.backbone.encode(inputs)[:, -1], targets)
+        loss = self.backbone.next_item_loss(self.backbone.encode_last(inputs), targets)
         return loss, {"loss": loss.item()}
 
     def full_scores(self, inputs):
-        return self.backbone.score(self.backbone.encode(inputs)[:, -1])
+        return self.backbone.score(self.backbone.encode_last(inputs))
