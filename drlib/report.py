@@ -68,6 +68,43 @@ PAPER_TABLE6 = pd.DataFrame([{"dataset": d, "reasoning_steps": r, "group_size": 
                               "inference_seconds": v[1], "recall@10": v[2], "ndcg@10": v[3]}
                              for d, rows in _PAPER_TABLE6.items() for (r, g), v in rows.items()])
 
+# The best public numbers on our Beauty split (leave-one-out, full ranking, histories of 20 unless noted), as
+# reference values for our backbones (never results of ours). Each with its protocol: "masked" = the user's history
+# items removed from the ranking, as our evaluation does; an unmasked number is not directly comparable.
+# Source: ../shared/reference/public-numbers.md (each row names where it comes from).
+PUBLIC_BEAUTY = pd.DataFrame([
+    {"dataset": "beauty", "ours": "SASRec", "model": "RecBole 1.2.1 SASRec (d 64, CE)", "recall@10": 0.0927,
+     "ndcg@10": 0.0570, "protocol": "masked; post-LN, prefix augmentation, 53 epochs",
+     "source": "run on this kind of machine (public-numbers.md)"},
+    {"dataset": "beauty", "ours": "SASRec", "model": "SASRec + sampled softmax (d 64, len 50)", "recall@10": 0.0921,
+     "ndcg@10": 0.0531, "protocol": "256 sampled negatives, histories of 50",
+     "source": "blondered/transformer_benchmark README"},
+    {"dataset": "beauty", "ours": "SASRec", "model": "eSASRec", "recall@10": 0.0928, "ndcg@10": 0.0523,
+     "protocol": "histories of 50", "source": "blondered/transformer_benchmark README"},
+    {"dataset": "beauty", "ours": "HSTU", "model": "HSTU (re-run by the eSASRec authors)", "recall@10": 0.0788,
+     "ndcg@10": 0.0439, "protocol": "item-ID retrieval", "source": "blondered/transformer_benchmark README"},
+    {"dataset": "beauty", "ours": "HSTU", "model": "DiffuReason paper, HSTU row", "recall@10": 0.0930,
+     "ndcg@10": 0.0502, "protocol": "not stated", "source": "Table 2"},
+    {"dataset": "beauty", "ours": "SASRec", "model": "DiffuReason paper, SASRec row", "recall@10": 0.0605,
+     "ndcg@10": 0.0318, "protocol": "not stated (equals a BCE-trained SASRec)", "source": "Table 2"},
+])
+
+
+def backbones_vs_public(records: list[dict], split: str = "test") -> pd.DataFrame:
+    """Our backbones' mean test R@10 / N@10 over seeds beside :data:`PUBLIC_BEAUTY`, one row per public number:
+    ``ours R@10``, ``ours N@10``, ``seeds`` and ``ours / public`` (N@10 ratio)."""
+    df = records_frame(records, split)
+    rows = []
+    for _, p in PUBLIC_BEAUTY.iterrows():
+        mine = df[(df.dataset == p.dataset) & (df.label == p.ours)] if len(df) else df
+        r10 = mine["recall@10"].mean() if len(mine) else float("nan")
+        n10 = mine["ndcg@10"].mean() if len(mine) else float("nan")
+        rows.append({"ours": p.ours, "public": p.model, "public R@10": p["recall@10"], "public N@10": p["ndcg@10"],
+                     "ours R@10": r10, "ours N@10": n10, "seeds": len(mine), "N@10 ours / public": n10 / p["ndcg@10"],
+                     "protocol": p.protocol, "source": p.source})
+    return pd.DataFrame(rows)
+
+
 # The backbone under each DiffuReason variant (Table 3 rows are named without it).
 BACKBONE_OF = {"diffureason-s": "SASRec", "diffureason-h": "HSTU", "diffureason-t": "TIGER"}
 

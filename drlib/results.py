@@ -55,13 +55,16 @@ def save_record(record: dict, cfg, root: str | Path | None = None) -> Path:
 
 
 def load_records(experiment: str | None = None, root: str | Path | None = None, **where) -> list[dict]:
-    """All stored records (of one experiment, if given) whose ``config`` matches ``where`` (e.g. dataset="beauty")."""
+    """All stored run records (of one experiment, if given) whose ``config`` matches ``where`` (e.g.
+    dataset="beauty"); other records (tokenizers, benchmarks) are left to their own readers."""
     root = Path(root or results_dir())
     folders = [root / experiment] if experiment else sorted(p for p in root.glob("*") if p.is_dir())
     out = []
     for folder in folders:
         for f in sorted(folder.glob("*.json")):
             rec = check_run_record(json.loads(f.read_text()), f)
+            if "model_config" not in (rec.get("config") or {}):
+                continue                       # not a run record (a tokenizer, a benchmark): other readers
             if all(rec["config"].get(k) == v for k, v in where.items()):
                 out.append(rec)
     return out
