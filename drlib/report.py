@@ -105,6 +105,41 @@ def backbones_vs_public(records: list[dict], split: str = "test") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def benchmark_records(pattern: str = "recbole-sasrec-*.json", root=None) -> list[dict]:
+    """The stored side-by-side library benchmarks (``results/benchmarks/``, written by
+    ``benchmarks/recbole_sasrec.py``), smoke runs left out, oldest first."""
+    import json
+    from pathlib import Path
+
+    from .results import results_dir
+    folder = Path(root or results_dir()) / "benchmarks"
+    recs = [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+    return [r for r in recs if not r.get("smoke")]
+
+
+def benchmark_curves(record: dict) -> pd.DataFrame:
+    """One row per (model, epoch) of a benchmark record: ``model``, ``epoch``, ``train_seconds_cum``,
+    ``wall_seconds_cum`` and the validation metrics (drlib's evaluator, history masked)."""
+    rows = []
+    for key, m in record["models"].items():
+        for c in m["curve"]:
+            rows.append({"model": m["label"], **c})
+    return pd.DataFrame(rows)
+
+
+def benchmark_summary(record: dict) -> pd.DataFrame:
+    """Per model of a benchmark record: best epoch, epochs run, training seconds, test metrics, and the seconds
+    to reach the target of ``time_to_target`` (RecBole's best validation N@10)."""
+    tt = record.get("time_to_target") or {}
+    reach = (tt.get("train_seconds") or {})
+    rows = []
+    for key, m in record["models"].items():
+        rows.append({"model": m["label"], "best epoch": m["best_epoch"], "epochs": m["epochs_run"],
+                     "train s": m["train_seconds"], **{f"test {k}": m["test"][k] for k in METRICS},
+                     "s to target": reach.get(key)})
+    return pd.DataFrame(rows)
+
+
 # The backbone under each DiffuReason variant (Table 3 rows are named without it).
 BACKBONE_OF = {"diffureason-s": "SASRec", "diffureason-h": "HSTU", "diffureason-t": "TIGER"}
 

@@ -135,7 +135,30 @@ write("04_efficiency", [
              "        ax.set(xticks=range(len(x)), xticklabels=x, xlabel=name, ylabel='x backbone')\n"
              "    axes[0].legend(fontsize=8)\n    plt.tight_layout()"),
     ("md", "The paper's Table 6 (HSTU on Beauty) reports 52.55 ms vs 22.98 ms per batch (x2.29) and 24.08 s vs 21.81 s "
-           "of inference (x1.10) at R = 3, G = 8."),
+           "of inference (x1.10) at R = 3, G = 8."),    ("md", "## Our SASRec against RecBole's, time to accuracy\n\n`benchmarks/recbole_sasrec.py` trains RecBole 1.2.1's "
+           "SASRec (its defaults: d 64, dropout 0.5, lr 1e-3, CE) and ours (`cpu` profile) one after the other in one process "
+           "on the same machine and the same leave-one-out split of Beauty, and scores both with drlib's evaluator (full "
+           "ranking, history masked) after every epoch. The curves show validation NDCG@10 against the cumulative seconds "
+           "spent in training batches; the dashed line is RecBole's best validation score. Rerun it with its own "
+           "environment: `python3 benchmarks/recbole_sasrec.py --setup`, then `python3 benchmarks/recbole_sasrec.py "
+           "--seed 0 --threads 1` (see `benchmarks/README.md`)."),
+    ("code", "from drlib.report import benchmark_curves, benchmark_records, benchmark_summary\n"
+             "bench = benchmark_records()\n"
+             "if not bench:\n"
+             "    print('no RecBole benchmark stored yet (results/benchmarks/)')\n"
+             "for rec in bench:\n"
+             "    cur, tt = benchmark_curves(rec), rec.get('time_to_target') or {}\n"
+             "    fig, ax = plt.subplots(figsize=(7, 3.4))\n"
+             "    for name, g in cur.groupby('model'):\n"
+             "        ax.plot(g.train_seconds_cum / 60, g['ndcg@10'], marker='.', label=name)\n"
+             "    if tt:\n"
+             "        ax.axhline(tt['target'], ls='--', color='grey', lw=0.8)\n"
+             "    ax.set(xlabel='training minutes (cumulative)', ylabel='validation NDCG@10',\n"
+             "           title=f\"{rec['label']}\\n{rec['env']['device_name']}\")\n"
+             "    ax.legend(fontsize=8); plt.tight_layout(); plt.show()\n"
+             "    r = (tt.get('train_seconds') or {}).get('ratio_recbole_over_drlib')\n"
+             "    print(f'time to RecBole\\'s best validation NDCG@10: ours is {r:.1f}x faster' if r else 'ratio: n/a')\n"
+             "    display(benchmark_summary(rec))"),
 ])
 
 write("05_sensitivity", [
