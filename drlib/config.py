@@ -3,8 +3,9 @@
 Profiles (see the book's reproduction notes for the reasons):
 
 * ``smoke``: the synthetic dataset (or any dataset you name), a tiny model, a few epochs: seconds.
-* ``cpu``:   real data, reduced to fit a 2-core machine: width 64 (not 256), FFN 256, dropout 0.2, lr 3e-3,
-             at most 30 epochs with early stopping (patience 3) on validation NDCG@10.
+* ``cpu``:   real data, reduced to fit a 2-core machine: width 64 (not 256), FFN 256, dropout 0.3, lr 3e-3,
+             at most 40 epochs with early stopping (patience 4) on validation NDCG@10 (chosen on validation for
+             the plateau: the reproduction notes' "Strong backbones"; results/profile-search/).
 * ``paper``: Table 5 exactly (300 epochs, batch 512, lr 1e-3 for SASRec), fp32, best validation epoch kept;
              meant for a GPU.
 """
@@ -145,10 +146,11 @@ def _default_profile_parts(profile: str) -> tuple[dict, dict, dict]:
         return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
     if profile == "cpu":
         # Reduced for a 2-core CPU (see the book's reproduction notes): width 64 instead of 256 makes the
-        # full-softmax output layer 4x cheaper; dropout 0.2 and lr 3e-3 reach a good validation score in
-        # far fewer epochs at that width; at most 30 epochs with patience 3.
-        model = {"d_model": 64, "d_ff": 256, "dropout": 0.2}
-        return {}, model, {"epochs": 30, "patience": 3, "lr": 3e-3}
+        # full-softmax output layer 4x cheaper. Dropout and lr chosen on validation NDCG@10 (seed 0, Beauty,
+        # 40-epoch cap, patience 4) among dropout {0.2, 0.3, 0.5} x lr {1e-3, 3e-3}: 0.3 / 3e-3 was best
+        # (0.0722; best epoch 18 of the 40 allowed). Table 5: dropout 0.5, lr 1e-3, 300 epochs.
+        model = {"d_model": 64, "d_ff": 256, "dropout": 0.3}
+        return {}, model, {"epochs": 40, "patience": 4, "lr": 3e-3}
     return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
 
 
