@@ -63,8 +63,8 @@ def load_records(experiment: str | None = None, root: str | Path | None = None, 
     for folder in folders:
         for f in sorted(folder.glob("*.json")):
             rec = check_run_record(json.loads(f.read_text()), f)
-            if "model_config" not in (rec.get("config") or {}):
-                continue                       # not a run record (a tokenizer, a benchmark): other readers
+            if not isinstance(rec.get("config"), dict):
+                continue                       # not a run record (a library benchmark): other readers
             if all(rec["config"].get(k) == v for k, v in where.items()):
                 out.append(rec)
     return out

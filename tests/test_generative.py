@@ -398,7 +398,7 @@ def test_registered_and_profiles(name, label, tmp_results):
     cpu = make_config(name, "beauty", "cpu")
     assert cpu.label == label and cpu.model.dataset == "beauty" and cpu.model.sid_source == "reference"
     assert cpu.model.d_model == (50 if name == "hstu" else 128)
-    assert cpu.train.batch_size == (512 if name == "hstu" else 256) and cpu.train.lr == 1e-3
+    assert cpu.train.batch_size == (512 if name == "hstu" else 256) and cpu.train.lr == (3e-3 if name == "hstu" else 1e-3)
     assert make_config(name, "beauty", "paper").train.lr == 1e-4
     smoke = make_config(name, "synthetic", "smoke", overrides=["train.epochs=1"])
     assert smoke.model.sid_source == "random" and smoke.model.dataset == "synthetic"
