@@ -125,6 +125,22 @@ def test_explorer_notebook_without_weights_explains_how_to_train(tmp_results, tm
     assert not nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
 
 
+def _user_view_counting_forwards(model, test, row):
+    """``E.user_view`` of ``row``, asserting it runs the model's trajectory exactly once."""
+    calls, forward = [0], model.trajectory
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return forward(*a, **kw)
+    model.trajectory = counted
+    try:
+        v = E.user_view(model, test, row)
+    finally:
+        del model.trajectory
+    assert calls[0] == 1
+    return v
+
+
 def test_explorer_on_hstu_item_head(trained_item_head):
     """DiffuReason-H on the item head: stages scored against the item table, the cloud reuses the (empty) state."""
     from drlib.evaluate import compute_ranks
@@ -132,15 +148,7 @@ def test_explorer_on_hstu_item_head(trained_item_head):
     rows = np.arange(min(len(test), 64))
     t = E.user_trajectories(model, test, rows, k=10)
     np.testing.assert_array_equal(t["ranks"][:, -1], compute_ranks(model.full_scores, test, rows=rows))
-    calls, forward = [0], model.trajectory
-
-    def counted(*a, **kw):
-        calls[0] += 1
-        return forward(*a, **kw)
-    model.trajectory = counted
-    v = E.user_view(model, test, 3)
-    assert calls[0] == 1
-    del model.trajectory
+    v = _user_view_counting_forwards(model, test, 3)
     assert v["samples"]["anchor_rank"] == v["ranks"][-1]
 
 
@@ -154,15 +162,7 @@ def test_explorer_on_a_semantic_id_backbone(trained_sid):
     assert t["ranks"].shape == (len(rows), S) and t["top_items"].shape == (len(rows), S, 10)
     # the diffusion stage ranks exactly as the model's own evaluation ranks
     np.testing.assert_array_equal(t["ranks"][:, -1], compute_ranks(model.full_scores, test, rows=rows))
-    calls, forward = [0], model.trajectory
-
-    def counted(*a, **kw):
-        calls[0] += 1
-        return forward(*a, **kw)
-    model.trajectory = counted
-    v = E.user_view(model, test, 3)
-    assert calls[0] == 1                       # the sample cloud reuses the trajectory's backbone state
-    del model.trajectory
+    v = _user_view_counting_forwards(model, test, 3)     # the sample cloud reuses the trajectory's backbone state
     assert v["samples"]["sample_ranks"].shape == (model.cfg.group_size,)
     assert v["samples"]["anchor_rank"] == v["ranks"][-1]
     alone = E.sample_cloud(model, test, 3, v["mu"], v["sigma"])     # computes the state itself: the same cloud

@@ -22,7 +22,7 @@ Two retrieval heads (``head``):
   ``e(i) = E_item[i] + sum_t E_t[c_t(i)]`` the input token's embedding (tied; without the input's ``sqrt(d)``, as
   SASRec's output table), trained with full-softmax cross-entropy. This is the reference HSTU's own retrieval
   (a dot product with the item table) and the reading that reaches the paper's HSTU numbers (reproduction notes,
-  "HSTU's retrieval head").
+  "Strong backbones").
 * ``"sid"``: the autoregressive SID decoder below, with constrained beam search (Appendix A.1 describes
   "an autoregressive SID decoder"; Table 6's 21.8 s of HSTU test inference also hints at decoding). Measured on
   Beauty it stays ~45% below the paper's HSTU row: the single ``d``-wide ``h_L`` token is a bottleneck.
