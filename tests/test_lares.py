@@ -28,6 +28,7 @@ def test_shapes_and_padding_column():
     assert out["steps"].shape == (3, 4, MAX_LEN, 16)
     assert m.backbone.encode(X).shape == (4, MAX_LEN, 16)
     assert torch.equal(m.backbone.encode(X), out["steps"][-1])
+    assert torch.equal(m.backbone.encode_last(X), out["steps"][-1][:, -1])     # not SASRec's pre-block shortcut
     s = m.full_scores(X)
     assert s.shape == (4, N_ITEMS + 1)
     assert torch.isinf(s[:, 0]).all() and (s[:, 0] < 0).all() and torch.isfinite(s[:, 1:]).all()

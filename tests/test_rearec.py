@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from drlib.baselines.rearec import ReaRec, ReaRecSettings
+from drlib.baselines.rearec import ReaRec, ReaRecSettings, ensemble_ce_kl
 from drlib.config import make_config
 from drlib.models import SASRec, SASRecConfig, build_model
 
@@ -88,3 +88,33 @@ def test_registry_and_bad_settings():
     for bad in ({"method": "x"}, {"reasoning_steps": 0}, {"temperature_decay": 0.5}, {"kl_weight": -1}):
         with pytest.raises(ValueError):
             ReaRecSettings(**bad)
+
+
+def test_encode_last_with_reasoning_tokens_equals_the_last_position_of_encode():
+    bb = _model().backbone.eval()
+    extra = torch.randn(3, 2, 16)
+    assert torch.allclose(bb.encode_last(X, extra), bb.encode(X, extra)[:, -1], atol=1e-5)
+
+
+def _reference_ce_kl(logits, y):
+    """ERL's terms as autograd sees them: per-step cross-entropy, pairwise KL by indexing."""
+    B, S, N = logits.shape
+    rec = torch.nn.functional.cross_entropy(logits.reshape(B * S, N), y.repeat_interleave(S))
+    logp = torch.log_softmax(logits, -1)
+    i, j = torch.triu_indices(S, S, 1)
+    return rec, (logp[:, i].exp() * (logp[:, i] - logp[:, j])).sum(-1).mean()
+
+
+@pytest.mark.parametrize("steps", [2, 3, 4])
+def test_fused_erl_loss_matches_autograd_in_value_and_gradient(steps):
+    torch.manual_seed(steps)
+    z = (3 * torch.randn(5, steps, 17, dtype=torch.float64)).requires_grad_()
+    y = torch.randint(0, 17, (5,))
+    rec, kl = ensemble_ce_kl(z, y)
+    ref_rec, ref_kl = _reference_ce_kl(z, y)
+    assert torch.allclose(rec, ref_rec) and torch.allclose(kl, ref_kl) and kl > 0
+    for a, b in [(0.7, -0.3), (1.0, 0.0), (0.0, 1.0)]:                 # each term's gradient, and a mix
+        g, = torch.autograd.grad(a * rec + b * kl, z, retain_graph=True)
+        g_ref, = torch.autograd.grad(a * ref_rec + b * ref_kl, z, retain_graph=True)
+        assert torch.allclose(g, g_ref, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: ensemble_ce_kl(t, y), (z,))

@@ -144,6 +144,10 @@ class LARESEncoder(SASRec):
         H, mask, keep = self.pre_block(seqs)
         return self.ln_f(self.reason(H, mask, keep)[-1])
 
+    def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` -> ``[B, d]``: the last step at the newest position (SASRec's shortcut does not apply)."""
+        return self.encode(seqs)[:, -1]
+
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE with in-batch negatives: ``a``, ``b`` ``[B, d]``, row ``i`` of ``b`` is ``a_i``'s positive -> scalar.

@@ -162,32 +162,34 @@ class SASRec(Backbone):
             items = items * math.sqrt(self.d_model)
         return self.emb_drop((items + self.pos_emb(pos)) * keep), keep
 
+    def _inputs(self, seqs: torch.Tensor, extra: torch.Tensor | None):
+        """The first block's input ``[B, L (+ k), d]``, its keep mask ``[B, L (+ k), 1]`` and attention mask."""
+        x, keep = self.embed(seqs)
+        if extra is not None:
+            B, k = extra.shape[:2]
+            seqs = torch.cat([seqs, torch.ones(B, k, dtype=seqs.dtype, device=seqs.device)], 1)
+            keep = torch.cat([keep, torch.ones(B, k, 1, dtype=keep.dtype, device=keep.device)], 1)
+            x = torch.cat([x, self.emb_drop(extra)], 1)
+        return x, keep, causal_padding_mask(seqs)
+
     def encode(self, seqs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """``seqs`` ``[B, L]`` -> ``[B, L, d]``; with ``extra`` ``[B, k, d]`` -> ``[B, L + k, d]``.
 
         ``extra`` are input vectors appended after the latest item (ReaRec's reasoning tokens): they carry no
         item position embedding, attend causally to the history and to each other, and no item attends to them.
         """
-        B = seqs.shape[0]
-        x, keep = self.embed(seqs)
-        if extra is not None:
-            k = extra.shape[1]
-            seqs = torch.cat([seqs, torch.ones(B, k, dtype=seqs.dtype, device=seqs.device)], 1)
-            keep = torch.cat([keep, torch.ones(B, k, 1, dtype=keep.dtype, device=keep.device)], 1)
-            x = torch.cat([x, self.emb_drop(extra)], 1)
-        mask = causal_padding_mask(seqs)
+        x, keep, mask = self._inputs(seqs, extra)
         for block in self.blocks:
             x = block(x, mask) * keep
         return self.ln_f(x)
 
-    def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
-        """``h_L`` alone: ``seqs [B, L]`` -> ``[B, d]``, equal to ``encode(seqs)[:, -1]`` (up to float rounding)
-        but the last block computes only the last position's query, FFN and norm (the latest item is never
-        padding, so its keep mask is 1)."""
+    def encode_last(self, seqs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """The newest position alone: ``seqs [B, L]`` (``extra [B, k, d]``) -> ``[B, d]``, equal to
+        ``encode(seqs, extra)[:, -1]`` (up to float rounding) but the last block computes only the last
+        position's query, FFN and norm (the newest position is never padding, so its keep mask is 1)."""
         if not self.blocks:
-            return self.encode(seqs)[:, -1]
-        x, keep = self.embed(seqs)
-        mask = causal_padding_mask(seqs)
+            return self.encode(seqs, extra)[:, -1]
+        x, keep, mask = self._inputs(seqs, extra)
         for block in self.blocks[:-1]:
             x = block(x, mask) * keep
         return self.ln_f(self.blocks[-1](x, mask, last_only=True))[:, 0]
