@@ -1,11 +1,12 @@
-# `make book` builds the Jupyter Book; `make test` runs the test suite (installing chromium for the widget test).
+# `make book` builds the Jupyter Book; `make test` runs the full test suite, what CI runs (installing chromium for the
+# widget test); `make test-fast` runs the fast tier only (unit and smoke tests, no notebooks, book build or browser).
 # Both create (or reuse) the virtual environment .venv with every pinned dependency.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.drlib-installed
 
-.PHONY: install book test clean-book browser
+.PHONY: install book test test-fast clean-book browser
 
 WIDGETS := book/_widgets/embed-amd.js
 
@@ -25,7 +26,12 @@ book: $(STAMP) $(WIDGETS)
 	$(BIN)/python -m drlib notebooks
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
 
+# Full tier: every test, including those marked slow (notebooks, book build, browser, long trainings).
 test: $(STAMP) browser $(WIDGETS)
+	$(BIN)/python -m pytest tests --full
+
+# Fast tier (plain `pytest`): the tests marked slow are deselected (tests/conftest.py).
+test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 # Headless Chromium for the offline-widget check in tests/test_book.py (that test skips without it).

@@ -12,6 +12,8 @@ import pytest
 from drlib.book import execute_all
 from drlib.utils import REPO_ROOT
 
+pytestmark = pytest.mark.slow     # full tier only (`pytest --full`, `make test`)
+
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from drlib.book import SMOKE_PARAMS, execute_all, pages
 
+pytestmark = pytest.mark.slow     # full tier only (`pytest --full`, `make test`)
+
 
 @pytest.mark.parametrize("name,notebook", [(name, nb.stem) for name, nb, _ in pages()])
 def test_notebook_executes_with_smoke_parameters(name, notebook, tmp_results, tmp_path):

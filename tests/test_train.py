@@ -71,7 +71,7 @@ def test_smoke_training_learns_planted_structure(tmp_results):
     assert again == rec and calls and calls[0].startswith("stored")
 
 
-@pytest.mark.parametrize("model", ["sasrec", "diffureason-s two-stage + KL"])
+@pytest.mark.parametrize("model", ["sasrec", pytest.param("diffureason-s two-stage + KL", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("mid_epoch", [False, True])
 def test_killed_run_resumes_to_the_same_result(tmp_path, model, mid_epoch, monkeypatch):
     """Killed after an epoch, or (mid_epoch: a checkpoint after every batch) in the middle of the phase-switch
