@@ -443,7 +443,7 @@ def run_recbole(args, ds, workdir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------- the drlib side
 def drlib_config(args):
-    from drlib.config import make_config
+    from drlib.registry import make_config
     base = make_config("sasrec", args.dataset, args.drlib_profile, args.seed, device="cpu")
     overrides = [f"train.num_threads={args.threads}", f"train.epochs={min(base.train.epochs, args.max_epochs)}",
                  f"data.max_len={args.max_len}", *args.drlib_set]

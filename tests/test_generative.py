@@ -393,7 +393,7 @@ def test_reference_codes_beauty(shared_data):
 def test_registered_and_profiles(name, label, tmp_results):
     """Registry entries: the run's dataset reaches the config, the cpu profile keeps Table 5's sizes and batch,
     the smoke profile uses random SIDs and trains end to end through the runner."""
-    from drlib.config import make_config
+    from drlib.registry import make_config
     from drlib.runner import run
     cpu = make_config(name, "beauty", "cpu")
     assert cpu.label == label and cpu.model.dataset == "beauty" and cpu.model.sid_source == "reference"

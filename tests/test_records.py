@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from drlib.config import make_config, stored_config_hash
+from drlib.config import stored_config_hash
+from drlib.registry import make_config
 from drlib.results import check_run_record, load_records
-from drlib.sid.build import config_from_record
+from drlib.registry import config_from_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUN_RECORDS = sorted(p for p in RESULTS.rglob("*.json") if "model_config" in json.loads(p.read_text()).get("config", {}))

@@ -67,7 +67,7 @@ write("02_main_table", [
 ])
 
 write("03_ablations", [
-    ("md", "# Ablations (Table 3)\n\nEvery row of the paper's Table 3 is a set of config overrides on a DiffuReason model "
+    ("md", "# Ablations (Table 3)\n\nEvery row of the paper's Table 3 is a set of typed changes of a DiffuReason model's module settings "
            "(`drlib.diffureason.ablations.ABLATIONS`). The paper ran them on HSTU (its Table 3 full-model row is DiffuReason-H's "
            "Table 2 entry); we run them on our SASRec backbone (DiffuReason-S) and on HSTU (DiffuReason-H), with the seeds listed "
            "per model below. Rows without a stored run are counted as missing; "
@@ -75,7 +75,7 @@ write("03_ablations", [
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds_per_model = {'diffureason-s': [0], 'diffureason-h': [1]}\n"
              "rows = None\noverrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import pandas as pd\nfrom drlib.config import apply_overrides\n"
-             "from drlib.diffureason.ablations import ABLATIONS\nfrom drlib.experiments import ablation_configs, collect\n"
+             "from drlib.diffureason.ablations import ABLATIONS, describe\nfrom drlib.experiments import ablation_configs, collect\n"
              "from drlib.report import ablation_table\n\n"
              "cfgs = [apply_overrides(c, overrides) for m, seeds in seeds_per_model.items()\n"
              "        for c in ablation_configs(dataset, profile, seeds, model=m, rows=rows)]\n"
@@ -86,7 +86,7 @@ write("03_ablations", [
              "pd.set_option('display.float_format', '{:.4f}'.format)\n"
              "table = ablation_table(records)\n"
              "if len(table):\n"
-             "    table.insert(3, 'overrides', table.row.map(lambda r: ', '.join(ABLATIONS[r]) or '(full model)'))\n"
+             "    table.insert(3, 'overrides', table.row.map(lambda r: describe(r) or '(full model)'))\n"
              "table"),
     ("md", "Each bar is a row's change in test NDCG@10 against the full model of the same backbone and seeds; the paper's "
            "change (its Table 3, HSTU) is drawn beside ours for the HSTU backbone."),
@@ -219,7 +219,7 @@ write("06_trajectories", [
            "in `results/probes/`."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds = [0]\nmodel = 'diffureason-s'\noverrides = []\ntrain_missing = False", ["parameters"]),
     ("code", "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\nimport seaborn as sns\n"
-             "from drlib.config import make_config\nfrom drlib.experiments import collect\nfrom drlib.probes import probe_run\n\n"
+             "from drlib.registry import make_config\nfrom drlib.experiments import collect\nfrom drlib.probes import probe_run\n\n"
              "cfgs = [make_config(model, dataset, profile, s, overrides) for s in seeds]\n"
              "collect(cfgs, train_missing=train_missing)\n"
              "probes = [p for p in (probe_run(c) for c in cfgs) if p is not None]\n"
@@ -247,8 +247,8 @@ write("07_sparsity_groups", [
            "with the DiffuReason model's relative change. From the probe records of the main-table runs."),
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseeds = [0]\nbase = 'sasrec'\nmodel = 'diffureason-s'\nmetric = 'ndcg@10'\n"
              "overrides = []\ntrain_missing = False", ["parameters"]),
-    ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\nfrom drlib.config import make_config\n"
-             "from drlib.experiments import collect\nfrom drlib.models import get_model_entry\nfrom drlib.probes import probe_run\n\n"
+    ("code", "import pandas as pd\nimport matplotlib.pyplot as plt\nfrom drlib.registry import make_config\n"
+             "from drlib.experiments import collect\nfrom drlib.registry import get_model_entry\nfrom drlib.probes import probe_run\n\n"
              "frames = []\nfor name in (base, model):\n"
              "    cfgs = [make_config(name, dataset, profile, s, overrides) for s in seeds]\n"
              "    collect(cfgs, train_missing=train_missing)\n"
@@ -286,7 +286,7 @@ write("08_explorer", [
     ("code", "dataset = 'beauty'\nprofile = 'cpu'\nseed = 0\nmodel = 'diffureason-s'\noverrides = []\n"
              "train_missing = False\nlive = False\nuser_index = 0\nn_offline = 8", ["parameters"]),
     ("code", "import matplotlib.pyplot as plt\nimport ipywidgets as widgets\nfrom IPython.display import HTML, display\n"
-             "from drlib.config import make_config\nfrom drlib.experiments import collect\n"
+             "from drlib.registry import make_config\nfrom drlib.experiments import collect\n"
              "from drlib.runner import get_dataset, load_trained_model\n"
              "from drlib.explorer import plot_view, user_view, view_html, view_png\n\n"
              "cfg = make_config(model, dataset, profile, seed, overrides)\n"
