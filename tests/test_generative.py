@@ -410,7 +410,7 @@ def test_registered_and_profiles(name, label, tmp_results):
 def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
     """sid_source=attributes/collaborative loads our tokenizer's codes (features = source, Table 4 settings but
     500 RQ-VAE epochs) and checks their catalogue size."""
-    import drlib.sid.build as build
+    import drlib.generative.base as base
     seen = {}
 
     def fake_load_codes(cfg, build=True, progress=False, **kw):
@@ -419,7 +419,7 @@ def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
         codes[0] = -1
         return codes
 
-    monkeypatch.setattr(build, "load_codes", fake_load_codes)
+    monkeypatch.setattr(base, "load_codes", fake_load_codes)
     codes = default_codes("beauty", 6, source)
     assert codes.shape[0] == 7 and seen["cfg"].features == source and seen["cfg"].rqvae.epochs == 500
     assert seen["cfg"].dataset == "beauty"
