@@ -443,7 +443,7 @@ def run_recbole(args, ds, workdir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------- the drlib side
 def drlib_config(args):
-    from drlib.config import make_config
+    from drlib.registry import make_config
     base = make_config("sasrec", args.dataset, args.drlib_profile, args.seed, device="cpu")
     overrides = [f"train.num_threads={args.threads}", f"train.epochs={min(base.train.epochs, args.max_epochs)}",
                  f"data.max_len={args.max_len}", *args.drlib_set]
@@ -571,7 +571,7 @@ def main(argv=None) -> int:
     if args.only != "drlib":
         maybe_reexec_in_venv()
     import torch
-    from drlib.utils import atomic_write_json, env_info
+    from drlib.results import write_record
     if args.only != "drlib":
         import_recbole()                      # patches torch.load, switches anomaly detection back off
     torch.set_num_threads(args.threads)
@@ -603,7 +603,7 @@ def main(argv=None) -> int:
         recbole_version = _v("recbole")
     except Exception:
         recbole_version = None
-    env = {**env_info(torch.device("cpu")), "recbole": recbole_version, "torch_threads": args.threads,
+    env = {"recbole": recbole_version, "torch_threads": args.threads,
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
            "numpy": __import__("numpy").__version__, "platform": platform.platform(),
            "python_executable": sys.executable, "anomaly_detection": torch.is_anomaly_enabled(),
@@ -612,7 +612,6 @@ def main(argv=None) -> int:
     record = {
         "label": f"RecBole {recbole_version} SASRec vs drlib SASRec ({args.dataset}, seed {args.seed}"
                  f"{', smoke' if args.smoke else ''})",
-        "command": command,
         "smoke": args.smoke,
         "order": list(models),
         "protocol": {
@@ -625,15 +624,12 @@ def main(argv=None) -> int:
             "wall_seconds": "training plus per-epoch validation, cumulative",
         },
         "data": data_info,
-        "env": env,
         "configs": {k: v["config"] for k, v in models.items()},
         "models": {k: {kk: vv for kk, vv in v.items() if kk != "config"} for k, v in models.items()},
         "time_to_target": time_to_target(models.get("recbole"), models.get("drlib")),
         "total_seconds": time.perf_counter() - t_start,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    record = jsonable(record)
-    atomic_write_json(out, record)
+    record = write_record(out, jsonable(record), command=command, env=env)   # adds env, command, finished
     for k, v in models.items():
         print(f"{v['label']}: best epoch {v['best_epoch']}/{v['epochs_run']}, train {v['train_seconds']:.1f}s "
               f"(wall {v['wall_seconds']:.1f}s); test {fmt(v['test'])}")

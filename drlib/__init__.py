@@ -4,10 +4,10 @@
 >>> cfg = drlib.make_config("sasrec", "beauty", profile="cpu", seed=0)
 >>> record = drlib.run(cfg)        # trains, or returns the stored result  # doctest: +SKIP
 """
-from .config import DataConfig, EvalConfig, RunConfig, TrainConfig, make_config
+from .config import DataConfig, EvalConfig, RunConfig, TrainConfig
 from .data import load_dataset
 from .evaluate import evaluate, metrics_from_ranks, target_ranks
-from .models import MODELS, build_model
+from .registry import MODELS, build_model, make_config
 from .results import load_records, records_frame
 from .runner import run
 

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 
-from . import config as C
-from .data import DataFormatError, dataset_names
+import pandas as pd
+
+from . import registry as R
+from .book import OUT, execute_all
+from .config import PROFILES
+from .data import DATASETS, DataFormatError, dataset_names, load_sequences, table1_stats
+from .diffureason.ablations import ABLATIONS
+from .efficiency import benchmark, relative_table, table6_configs
+from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
+from .results import load_records, results_dir, runs_dir, unfinished_runs
+from .runner import collaborative_item_table, run
+from .sid.build import (TokenizerConfig, apply_tokenizer_overrides, build_sids, describe_tokenizer_fields,
+                        record_path, stats_table)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -15,7 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"dataset: {', '.join(dataset_names())} (default: beauty; synthetic for --profile smoke)")
     p.add_argument("--model", default="sasrec", metavar="NAME", help="model registry name (default: sasrec); "
                    "`python -m drlib config --list-models` lists them")
-    p.add_argument("--profile", default="cpu", choices=C.PROFILES,
+    p.add_argument("--profile", default="cpu", choices=PROFILES,
                    help="smoke: tiny model, seconds; cpu: real data sized for a 2-core CPU (default); "
                         "paper: Table 5 exactly, for a GPU")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -31,12 +43,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _ablations():
-    from .diffureason.ablations import ABLATIONS
     return list(ABLATIONS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fields = "overridable fields (with defaults before the profile applies):\n" + C.describe_fields()
+    fields = "overridable fields (with defaults before the profile applies):\n" + R.describe_fields()
     parser = argparse.ArgumentParser(prog="python -m drlib", description="drlib: the DiffuReason reproduction.")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
@@ -65,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("efficiency", help="time the backbone and DiffuReason at R = 1..5, G = 2..16 (Table 6); "
                        "stores results/efficiency/*.json")
     e.add_argument("--dataset", default="beauty", choices=dataset_names(), metavar="NAME")
-    e.add_argument("--profile", default="cpu", choices=C.PROFILES)
+    e.add_argument("--profile", default="cpu", choices=PROFILES)
     e.add_argument("--batches", type=int, default=30, help="timed training steps per model (default 30)")
     e.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
@@ -116,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results/<experiment>/ to read (default: main; ablation for --table ablation)")
     r.add_argument("--dataset", default=None, choices=dataset_names(), metavar="NAME",
                    help="only this dataset (default: all)")
-    r.add_argument("--profile", default="cpu", choices=C.PROFILES, help="only this profile (default: cpu)")
+    r.add_argument("--profile", default="cpu", choices=PROFILES, help="only this profile (default: cpu)")
     r.add_argument("--split", default="test", choices=("test", "valid"), help="summary table's split (default: test)")
 
     u = sub.add_parser("runs", help="list unfinished trainings (checkpoints in runs/) and how far they got",
@@ -132,13 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sid_fields() -> str:
-    from .sid.build import describe_tokenizer_fields
     return "tokenizer fields for --set (defaults):\n" + describe_tokenizer_fields()
 
 
 def _sids(args, argv: list[str]) -> int:
-    import dataclasses
-    from .sid.build import TokenizerConfig, apply_tokenizer_overrides, build_sids, record_path, stats_table
     cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
     records, paths = [], []
     for source in dict.fromkeys(args.features):
@@ -152,7 +160,8 @@ def _sids(args, argv: list[str]) -> int:
         if args.collab_run:
             cfg = dataclasses.replace(cfg, collab_run=args.collab_run)
         cfg = apply_tokenizer_overrides(cfg, args.overrides)
-        records.append(build_sids(cfg, progress=not args.no_progress, force=args.force, command=cmd))
+        records.append(build_sids(cfg, progress=not args.no_progress, force=args.force, command=cmd,
+                                  item_table=collaborative_item_table))
         paths.append(record_path(cfg))
     print(stats_table(records))
     for p in paths:
@@ -164,7 +173,7 @@ def configs_from_args(args: argparse.Namespace) -> list:
     """The :class:`~drlib.config.RunConfig` of each seed that ``train`` / ``config`` would run."""
     seeds = args.seed if isinstance(args.seed, list) else [args.seed]
     experiment = args.experiment or ("ablation" if args.ablation else "main")
-    return [C.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
+    return [R.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
                           args.data_path, args.device, args.ablation) for s in seeds]
 
 
@@ -175,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "datasets":
             return _datasets(args)
         if args.cmd == "efficiency":
-            from .efficiency import benchmark, relative_table, table6_configs
             cfgs = table6_configs(args.dataset, args.profile, overrides=args.overrides)
             recs = [benchmark(c, args.batches, args.warmup, force=args.force) for c in cfgs]
             print(relative_table(recs, recs[0]["label"]).to_string(index=False))
@@ -187,13 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "runs":
             return _runs(args)
         if args.cmd == "notebooks":
-            from .book import OUT, execute_all
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
                 print(f"executed -> {p}")
             return 0
         if args.cmd == "config" and args.list_models:
-            from .models import MODELS
-            for name, e in MODELS.items():
+            for name, e in R.MODELS.items():
                 print(f"{name:12s} {e.label:16s} {e.description}")
             return 0
         cfgs = configs_from_args(args)
@@ -202,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                               "label": cfgs[0].label, **cfgs[0].to_dict()}, indent=2, default=list))
             return 0
         if args.no_verify:
-            import dataclasses
             cfgs = [dataclasses.replace(c, data=dataclasses.replace(c.data, verify=False)) for c in cfgs]
-        from .runner import run
         for cfg in cfgs:
             cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
             rec = run(cfg, force=args.force, progress=not args.no_progress, command=cmd)
@@ -218,9 +222,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _results(args) -> int:
-    import pandas as pd
-    from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
-    from .results import load_records, results_dir
     experiment = args.experiment or ("ablation" if args.table == "ablation" else "main")
     where = {"profile": args.profile, **({"dataset": args.dataset} if args.dataset else {})}
     recs = load_records(experiment, **where)
@@ -245,7 +246,6 @@ def _results(args) -> int:
 
 
 def _runs(args) -> int:
-    from .results import runs_dir, unfinished_runs
     rows = unfinished_runs(args.experiment)
     if not rows:
         print(f"no unfinished runs under {runs_dir() / (args.experiment or '')}")
@@ -271,7 +271,6 @@ def _runs(args) -> int:
 
 
 def _datasets(args) -> int:
-    from .data import DATASETS, load_sequences, table1_stats
     print(f"{'name':12s} {'users':>8s} {'items':>7s} {'inter.':>8s} {'avg':>6s}   paper (users/items/inter./avg)")
     for name in dataset_names():
         paper = DATASETS[name].paper_stats if name in DATASETS else ()

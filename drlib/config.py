@@ -1,4 +1,5 @@
-"""Frozen dataclass configs, the three profiles, ``--set`` overrides and the config hash.
+"""Frozen dataclass configs, ``--set`` overrides and the config hash. The profiles' values and
+:func:`~drlib.registry.make_config` live in :mod:`drlib.registry` (they need the models).
 
 Profiles (see the book's reproduction notes for the reasons):
 
@@ -12,10 +13,10 @@ Profiles (see the book's reproduction notes for the reasons):
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 
-from .models import get_model_entry
 from .utils import stable_hash
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -84,10 +85,12 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     experiment: str = "main"       # folder under results/; not part of the hash
     variant: str | None = None     # an ablation's row name (Table 3), stored as the label; not part of the hash
+    model_label: str = ""          # the model's name in the paper's tables (set by the registry); not hashed
 
     @property
     def label(self) -> str:
-        return self.variant or get_model_entry(self.model_name).label
+        """The name the tables use: the ablation row, else the model's label, else its registry name."""
+        return self.variant or self.model_label or self.model_name
 
     def to_dict(self) -> dict:
         """The config as stored in a record: ``model`` is the registry name, ``model_config`` its settings."""
@@ -126,96 +129,10 @@ def stored_config_hash(config: dict) -> str:
     return stable_hash(hash_layout(config))
 
 
-def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
-    """(data, model, train) keyword overrides of a profile, for a model.
-
-    A model's registry entry may replace the model and train parts per profile (``ModelEntry.profiles``:
-    the generative backbones keep Table 5's sizes and batch sizes in the cpu profile)."""
-    if profile not in PROFILES:
-        raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    data, model, train = _default_profile_parts(profile)
-    own = (get_model_entry(model_name).profiles or {}).get(profile)
-    if own is not None:
-        model, train = dict(own[0]), {**train, **own[1]}
-    return data, model, train
-
-
-def _default_profile_parts(profile: str) -> tuple[dict, dict, dict]:
-    if profile == "smoke":
-        model = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
-        return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
-    if profile == "cpu":
-        # Reduced for a 2-core CPU (see the book's reproduction notes): width 64 instead of 256 makes the
-        # full-softmax output layer 4x cheaper. Dropout and lr chosen on validation NDCG@10 (seed 0, Beauty,
-        # 40-epoch cap, patience 4) among dropout {0.2, 0.3, 0.5} x lr {1e-3, 3e-3}: 0.3 / 3e-3 was best
-        # (0.0722; best epoch 18 of the 40 allowed). Table 5: dropout 0.5, lr 1e-3, 300 epochs.
-        model = {"d_model": 64, "d_ff": 256, "dropout": 0.3}
-        return {}, model, {"epochs": 40, "patience": 4, "lr": 3e-3}
-    return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
-
-
-def default_sid_source(dataset: str) -> str:
-    """The Semantic IDs a SID model uses on ``dataset`` unless told otherwise: LETTER's reference SIDs where the
-    dataset ships them (Beauty, Instruments), else our RQ-VAE over the attribute ids where it has those (Sports),
-    else ``"reference"`` (whose error then lists the options). On Beauty the three sources gave HSTU the same
-    accuracy within noise (reproduction notes, "Semantic IDs")."""
-    from .data.registry import get_spec
-    try:
-        extra = get_spec(dataset).extra
-    except KeyError:
-        return "reference"
-    if "reference_sids" not in extra and "attributes" in extra:
-        return "attributes"
-    return "reference"
-
-
-def _with_dataset(model_cfg, dataset: str):
-    """Fill an empty ``dataset`` field (the Semantic-ID models load their dataset's SIDs through it) on the
-    model config or on its ``backbone``, with the dataset's default SID source (:func:`default_sid_source`) in
-    place of the class default ``"reference"``; other configs are returned unchanged."""
-    if hasattr(model_cfg, "dataset") and not model_cfg.dataset:
-        kw = {"dataset": dataset}
-        if getattr(model_cfg, "sid_source", None) == "reference":
-            kw["sid_source"] = default_sid_source(dataset)
-        return dataclasses.replace(model_cfg, **kw)
-    if dataclasses.is_dataclass(getattr(model_cfg, "backbone", None)):
-        bb = _with_dataset(model_cfg.backbone, dataset)
-        if bb is not model_cfg.backbone:
-            return dataclasses.replace(model_cfg, backbone=bb)
-    return model_cfg
-
-
-def make_config(model: str = "sasrec", dataset: str | None = None, profile: str = "cpu", seed: int = 0,
-                overrides: typing.Sequence[str] = (), experiment: str = "main", data_path: str | None = None,
-                device: str | None = None, ablation: str | None = None) -> RunConfig:
-    """Build a :class:`RunConfig` from a profile and ``section.field=value`` overrides.
-
-    ``ablation`` names a row of Table 3 (:data:`drlib.diffureason.ablations.ABLATIONS`): its overrides are
-    applied before ``overrides`` and the row name becomes the label (``"w/o RL"`` -> ``"w/o RL"``).
-
-    >>> make_config("sasrec", "beauty", "cpu", overrides=["train.lr=5e-4"]).train.lr
-    0.0005
-    """
-    entry = get_model_entry(model)
-    d_kw, m_kw, t_kw = _profile_parts(model, profile)
-    dataset = dataset or ("synthetic" if profile == "smoke" else "beauty")
-    data = DataConfig(dataset=dataset, path=data_path, **d_kw)
-    train = TrainConfig(**t_kw, **({"device": device} if device else {}))
-    cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
-                    model=_with_dataset(entry.config_from_backbone_kwargs(m_kw), dataset),
-                    train=train, experiment=experiment)
-    if ablation is not None:
-        from .diffureason.ablations import ablation_overrides
-        if not hasattr(cfg.model, "module"):
-            raise ValueError(f"--ablation applies to DiffuReason models (e.g. diffureason-s), not {model!r}")
-        cfg = dataclasses.replace(apply_overrides(cfg, ablation_overrides(ablation)), variant=ablation)
-    return apply_overrides(cfg, overrides)
-
-
 def _parse_value(text: str, tp, where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if text.lower() in ("none", "null") and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
@@ -259,6 +176,30 @@ def _replace_path(obj, path: list[str], value: str, item: str, where: str):
     return dataclasses.replace(obj, **{name: new})
 
 
+def replace_typed(obj, **changes):
+    """``dataclasses.replace(obj, **changes)`` with each value checked against its field's type: ints become
+    floats where the field is a float (so ``alpha=1`` and ``--set ...alpha=1`` give one hash), and a value of
+    another type is a ``TypeError`` naming the field. Sweeps and ablations change settings through this."""
+    hints = typing.get_type_hints(type(obj))
+    out = {}
+    for name, value in changes.items():
+        if name not in hints:
+            raise TypeError(f"{type(obj).__name__} has no field {name!r}; fields: {', '.join(hints)}")
+        tp = hints[name]
+        options = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        if value is None and type(None) in options:
+            out[name] = None
+            continue
+        if float in options and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        basic = [t for t in options if t in (bool, int, float, str)]
+        if basic and not any(type(value) is t for t in basic):
+            raise TypeError(f"{type(obj).__name__}.{name} takes {' or '.join(t.__name__ for t in basic)}, "
+                            f"got {value!r}")
+        out[name] = value
+    return dataclasses.replace(obj, **out)
+
+
 def apply_overrides(cfg: RunConfig, overrides: typing.Sequence[str]) -> RunConfig:
     """Apply ``section.field=value`` strings (sections: data, model, train, eval; nested fields with more dots,
     e.g. ``model.module.group_size=4``)."""
@@ -272,21 +213,3 @@ def apply_overrides(cfg: RunConfig, overrides: typing.Sequence[str]) -> RunConfi
         cfg = dataclasses.replace(cfg, **{section: _replace_path(getattr(cfg, section), rest.split("."), value,
                                                                  item, section)})
     return cfg
-
-
-def describe_fields() -> str:
-    """Human-readable list of every overridable field, for ``--help``."""
-    from .models import MODELS
-    lines = []
-    sections = [("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig)]
-    sections += [(f"model ({name})", e.config_cls) for name, e in MODELS.items()]
-    for sec, cls in sections:
-        parts = []
-        for f in dataclasses.fields(cls):
-            if dataclasses.is_dataclass(f.default):
-                parts.append(f"{f.name}.{{" + ", ".join(f"{g.name}={g.default!r}"
-                                                      for g in dataclasses.fields(f.default)) + "}")
-            else:
-                parts.append(f"{f.name}={f.default!r}")
-        lines.append(f"  {sec}: " + ", ".join(parts))
-    return "\n".join(lines)

@@ -11,19 +11,20 @@ the machine; a stored measurement is reused unless ``force``.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
+import dataclasses
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from .config import RunConfig
 from .evaluate import timed_evaluate, trim_padding
-from .results import results_dir
+from .registry import make_config, with_module
+from .results import read_record, results_dir, write_record
 from .runner import build_for, get_dataset
 from .train import _sync, epoch_batches
-from .utils import atomic_write_json, configure_torch, env_info, pick_device
+from .utils import configure_torch, pick_device
 
 EXPERIMENT = "efficiency"
 
@@ -39,7 +40,7 @@ def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool 
         raise ValueError(f"need n_batches >= 1 and warmup >= 0, got {n_batches}, {warmup}")
     path = record_path(cfg, n_batches, results_root)
     if path.exists() and not force:
-        return json.loads(path.read_text())
+        return read_record(path)
     configure_torch(cfg.train.num_threads)
     device = pick_device(cfg.train.device)
     ds = get_dataset(cfg)
@@ -69,23 +70,18 @@ def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool 
                                      mask_history=cfg.eval.mask_history, device=device,
                                      autocast_bf16=cfg.train.bf16)
     ms = sorted(1000 * t for t in times)
-    rec = {"label": cfg.label, "run_id": cfg.run_id, "experiment": EXPERIMENT, "config": cfg.to_dict(),
-           "config_hash": cfg.config_hash,
-           "timing": {"train_ms_per_batch": sum(ms) / len(ms), "train_ms_per_batch_median": ms[len(ms) // 2],
-                      "n_batches": n_batches, "warmup": warmup, "batch_size": cfg.train.batch_size,
-                      "eval_seconds": eval_seconds, "n_test_users": len(ds.test)},
-           "env": env_info(device),
-           "command": f"drlib.efficiency.benchmark(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
-                      f"{cfg.profile!r}, {cfg.seed}, overrides=...), n_batches={n_batches}, warmup={warmup})",
-           "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_json(path, rec)
+    body = {"timing": {"train_ms_per_batch": sum(ms) / len(ms), "train_ms_per_batch_median": ms[len(ms) // 2],
+                       "n_batches": n_batches, "warmup": warmup, "batch_size": cfg.train.batch_size,
+                       "eval_seconds": eval_seconds, "n_test_users": len(ds.test)}}
+    rec = write_record(path, body, cfg=cfg, experiment=EXPERIMENT, device=device,
+                       command=f"drlib.efficiency.benchmark(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
+                               f"{cfg.profile!r}, {cfg.seed}, overrides=...), n_batches={n_batches}, warmup={warmup})")
     log(f"{cfg.label}: {rec['timing']['train_ms_per_batch']:.1f} ms/batch, test inference {eval_seconds:.2f} s")
     return rec
 
 
 def relative_table(records: list[dict], baseline_label: str):
     """One row per record: ms/batch and inference seconds, and both as multiples of ``baseline_label``'s."""
-    import pandas as pd
     rows = [{"label": r["label"], "dataset": r["config"]["dataset"], "train_ms_per_batch": r["timing"]["train_ms_per_batch"],
              "eval_seconds": r["timing"]["eval_seconds"], "device": r["env"].get("device", "")} for r in records]
     df = pd.DataFrame(rows)
@@ -101,12 +97,10 @@ def relative_table(records: list[dict], baseline_label: str):
 def table6_configs(dataset: str = "beauty", profile: str = "cpu", model: str = "diffureason-s",
                    backbone: str = "sasrec", seed: int = 0, overrides=()) -> list[RunConfig]:
     """The rows of Table 6 on our backbone: the backbone alone, R = 1..5 at G = 8, G = 2..16 at R = 3."""
-    from .config import make_config
-    import dataclasses
     rows = [make_config(backbone, dataset, profile, seed, overrides, experiment=EXPERIMENT)]
     settings = [(r, 8) for r in (1, 2, 3, 4, 5)] + [(3, g) for g in (2, 4, 16)]
     for r, g in settings:
-        cfg = make_config(model, dataset, profile, seed, [*overrides, f"model.module.reasoning_steps={r}",
-                                                           f"model.module.group_size={g}"], experiment=EXPERIMENT)
+        cfg = with_module(make_config(model, dataset, profile, seed, overrides, experiment=EXPERIMENT),
+                          reasoning_steps=r, group_size=g)
         rows.append(dataclasses.replace(cfg, variant=f"R={r}, G={g}"))
     return rows

@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
-from .config import RunConfig, make_config
+from .config import RunConfig
 from .diffureason.ablations import ABLATIONS
+from .registry import make_config, with_module
 from .results import load_record
+from .runner import run
 
 
 # Experiment folders whose runs another artifact may reuse when their config hash matches, searched in order.
@@ -20,7 +22,6 @@ SHARED_EXPERIMENTS = ("main", "ablation", "sensitivity")
 def collect(cfgs: Iterable[RunConfig], train_missing: bool = False, progress: bool = False,
             log=print) -> tuple[list[dict], list[RunConfig]]:
     """(stored or newly trained records, configs still missing)."""
-    from .runner import run
     found, missing = [], []
     for cfg in cfgs:
         rec = load_record(cfg)
@@ -61,7 +62,7 @@ def sensitivity_configs(dataset="beauty", profile="cpu", seed=0, model="diffurea
                         reasoning_steps=(1, 2, 3, 4, 5), group_sizes=(2, 4, 8, 16)) -> dict[str, list[RunConfig]]:
     """Fig. 3 (alpha, beta) and Fig. 2's quality curves (R, G): one config per value, others at defaults."""
     def one(field, v):
-        cfg = make_config(model, dataset, profile, seed, [f"model.module.{field}={v}"], experiment="sensitivity")
-        return dataclasses.replace(cfg, variant=f"{field}={v}")
+        cfg = with_module(make_config(model, dataset, profile, seed, experiment="sensitivity"), **{field: v})
+        return dataclasses.replace(cfg, variant=f"{field}={getattr(cfg.model.module, field)}")
     return {f: [one(f, v) for v in vals] for f, vals in
             (("alpha", alphas), ("beta", betas), ("reasoning_steps", reasoning_steps), ("group_size", group_sizes))}

@@ -19,10 +19,14 @@ columns (column 0 is padding), ``G`` the policy's group size, ``k`` the top-k le
 from __future__ import annotations
 
 import html as _html
+import io
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from .data.split import EvalSplit
 from .evaluate import mask_scores, target_ranks, trim_padding
@@ -167,7 +171,6 @@ def user_view(model, split: EvalSplit, row: int, k: int = 10, mask_history: bool
 def view_table(view: dict):
     """A ``pandas.DataFrame`` with one row per stage: the target's rank (1 = top) and the top-k items
     (the target, when there, in brackets)."""
-    import pandas as pd
     tgt = view["target"]
     return pd.DataFrame({
         "stage": view["stages"],
@@ -194,8 +197,6 @@ def view_html(view: dict, max_history: int = 20) -> str:
 def plot_view(view: dict, fig=None):
     """Three panels for one user: target rank per stage, stage cosine similarities, and the G samples around
     the anchor ``mu`` with the target embedding in the 2-D PCA plane. Returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
     names, ranks = view["stages"], np.asarray(view["ranks"]) + 1
     if fig is None:
         fig = plt.figure(figsize=(12, 3.6))
@@ -233,9 +234,7 @@ def plot_view(view: dict, fig=None):
 
 def view_png(view: dict, dpi: int = 72) -> bytes:
     """:func:`plot_view` rendered to PNG bytes (for an ``ipywidgets.Image``), the figure closed afterwards."""
-    import io
 
-    import matplotlib.pyplot as plt
     fig = plot_view(view)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -16,6 +18,9 @@ import torch
 from .data.split import SeqDataset
 from .data.stats import item_groups, user_groups
 from .evaluate import compute_ranks, mask_scores, metrics_from_ranks, trim_padding
+from .results import read_record, results_dir, write_record
+from .runner import get_dataset, load_trained_model
+from .utils import pick_device
 
 
 def stage_names(model) -> list[str]:
@@ -109,17 +114,9 @@ def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch
     For a model without a trajectory (a plain backbone) only the final ranks and group metrics are stored,
     which the sparsity-group figures use as the baseline.
     """
-    import datetime as _dt
-    import json
-    from pathlib import Path
-
-    from .results import results_dir
-    from .runner import get_dataset, load_trained_model
-    from .utils import atomic_write_json, env_info, pick_device
-
     path = Path(results_root or results_dir()) / EXPERIMENT / f"{cfg.run_id}.json"
     if path.exists() and not force:
-        return json.loads(path.read_text())
+        return read_record(path)
     model = load_trained_model(cfg, runs_root)
     if model is None:
         return None
@@ -136,12 +133,12 @@ def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch
         sim = None
     groups = group_metrics(ranks, ds, names, cfg.eval.ks)
     sample = np.sort(np.random.default_rng(0).choice(len(ranks), size=min(300, len(ranks)), replace=False))
-    rec = {"label": cfg.label, "run_id": cfg.run_id, "experiment": EXPERIMENT, "config": cfg.to_dict(),
-           "config_hash": cfg.config_hash, "stages": names,
-           "stage_metrics": {n: metrics_from_ranks(ranks[:, s], cfg.eval.ks) for s, n in enumerate(names)},
-           "similarity": sim, "groups": groups.to_dict(orient="records"),
-           "median_rank": {n: float(np.median(ranks[:, s])) for s, n in enumerate(names)},
-           "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist(),
-           "env": env_info(device), "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_json(path, rec)
+    body = {"stages": names,
+            "stage_metrics": {n: metrics_from_ranks(ranks[:, s], cfg.eval.ks) for s, n in enumerate(names)},
+            "similarity": sim, "groups": groups.to_dict(orient="records"),
+            "median_rank": {n: float(np.median(ranks[:, s])) for s, n in enumerate(names)},
+            "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist()}
+    rec = write_record(path, body, cfg=cfg, experiment=EXPERIMENT, device=device,
+                       command=f"drlib.probes.probe_run(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
+                               f"{cfg.profile!r}, {cfg.seed}))")
     return rec

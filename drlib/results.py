@@ -1,4 +1,5 @@
-"""The results store: one JSON record per finished run, at ``results/<experiment>/<run-id>.json``.
+"""The results store: one JSON record per finished run, at ``results/<experiment>/<run-id>.json``, and the one
+writer (:func:`write_record`) of every record kind: runs, probes, efficiency, tokenizations, benchmarks.
 
 The run id ends with the config hash, so asking for a config that already ran returns the stored record
 (``run(cfg)``) unless ``force=True``. Records are written atomically. Checkpoints live under ``runs/``
@@ -6,12 +7,16 @@ The run id ends with the config hash, so asking for a config that already ran re
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 from pathlib import Path
 
+import pandas as pd
+import torch
+
 from .config import stored_config_hash
-from .utils import REPO_ROOT, atomic_write_json
+from .utils import REPO_ROOT, atomic_write_json, env_info
 
 
 def results_dir() -> Path:
@@ -38,20 +43,44 @@ def check_run_record(rec: dict, where: str | Path = "record") -> dict:
     return rec
 
 
+def run_envelope(cfg, experiment: str | None = None) -> dict:
+    """The fields that tie a record to its run config: ``label``, ``run_id``, ``experiment``, ``config`` (the
+    stored layout, :meth:`~drlib.config.RunConfig.to_dict`) and ``config_hash``."""
+    return {"label": cfg.label, "run_id": cfg.run_id, "experiment": experiment or cfg.experiment,
+            "config": cfg.to_dict(), "config_hash": cfg.config_hash}
+
+
+def write_record(path: str | Path, body: dict, *, command: str, cfg=None, experiment: str | None = None,
+                 device="cpu", env: dict | None = None) -> dict:
+    """Write one record of any kind atomically and return it exactly as a later read gives it (tuples -> lists).
+
+    The record is ``run_envelope(cfg)`` (when the record belongs to a run config), then ``body``, then the
+    envelope every record carries: ``env`` (git commit, versions, device; ``env`` adds fields), ``command`` (how
+    to make it again) and ``finished`` (UTC). A run config's hash is checked on every load
+    (:func:`check_run_record`)."""
+    if not command:
+        raise ValueError("every record stores the command that made it; pass command=")
+    record = {**(run_envelope(cfg, experiment) if cfg is not None else {}), **body,
+              "env": {**env_info(torch.device(device)), **(env or {})}, "command": command,
+              "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    record = json.loads(json.dumps(record, default=list))
+    atomic_write_json(Path(path), record)
+    return record
+
+
+def read_record(path: str | Path) -> dict:
+    """A stored record of any kind, its run config's hash checked (:func:`check_run_record`)."""
+    return check_run_record(json.loads(Path(path).read_text()), path)
+
+
 def load_record(cfg, root: str | Path | None = None) -> dict | None:
     p = result_path(cfg, root)
     if not p.exists():
         return None
-    rec = json.loads(p.read_text())
+    rec = read_record(p)
     if rec.get("config_hash") != cfg.config_hash:
         raise ValueError(f"{p} holds config_hash {rec.get('config_hash')}, expected {cfg.config_hash}")
-    return check_run_record(rec, p)
-
-
-def save_record(record: dict, cfg, root: str | Path | None = None) -> Path:
-    p = result_path(cfg, root)
-    atomic_write_json(p, record)
-    return p
+    return rec
 
 
 def load_records(experiment: str | None = None, root: str | Path | None = None, **where) -> list[dict]:
@@ -62,7 +91,7 @@ def load_records(experiment: str | None = None, root: str | Path | None = None, 
     out = []
     for folder in folders:
         for f in sorted(folder.glob("*.json")):
-            rec = check_run_record(json.loads(f.read_text()), f)
+            rec = read_record(f)
             if not isinstance(rec.get("config"), dict):
                 continue                       # not a run record (a library benchmark): other readers
             if all(rec["config"].get(k) == v for k, v in where.items()):
@@ -78,9 +107,6 @@ def unfinished_runs(experiment: str | None = None, root: str | Path | None = Non
     (1-based), ``bad_epochs``, ``last`` (the last epoch's validation score), ``train_hours``, ``saved`` (the
     checkpoint's UTC time, ISO) and ``path``. A checkpoint that cannot be read gets ``error`` instead.
     """
-    import datetime as _dt
-
-    import torch
     root = Path(root or runs_dir())
     pattern = f"{experiment}/*/checkpoint.pt" if experiment else "*/*/checkpoint.pt"
     out = []
@@ -108,10 +134,25 @@ def unfinished_runs(experiment: str | None = None, root: str | Path | None = Non
 
 def records_frame(records: list[dict], split: str = "test"):
     """Flatten records into a pandas DataFrame: one row per run with label, dataset, seed, metrics, timing."""
-    import pandas as pd
     rows = []
     for r in records:
         c = r["config"]
         rows.append({"label": r["label"], "dataset": c["dataset"], "model": c["model"], "profile": c["profile"],
                      "seed": c["seed"], **r["metrics"][split], **r["timing"], "run_id": r["run_id"]})
     return pd.DataFrame(rows)
+
+
+def find_run_record(run_id: str, results_root=None) -> tuple[Path, dict]:
+    """The record ``results/<experiment>/<run_id>.json`` of a finished run (``main`` searched first)."""
+    root = Path(results_root or results_dir())
+    hits = sorted(root.glob(f"*/{run_id}.json"), key=lambda p: (p.parent.name != "main", str(p)))
+    hits = [p for p in hits if p.parent.name != "tokenizer"]         # tokenizations are not runs
+    if not hits:
+        raise FileNotFoundError(f"no record of run {run_id!r} under {root}/*/ (looked for {root}/main/{run_id}.json); "
+                                "train it first, e.g. `python -m drlib train --dataset beauty --model diffureason-s "
+                                "--profile cpu --seed 0`, or pass --collab-run with the id of a finished run "
+                                "(the file names under results/main/)")
+    rec = read_record(hits[0])
+    if rec.get("run_id") != run_id:
+        raise ValueError(f"{hits[0]} holds run_id {rec.get('run_id')!r}, expected {run_id!r}")
+    return hits[0], rec

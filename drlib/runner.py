@@ -6,8 +6,6 @@
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -17,10 +15,10 @@ import torch
 from .config import RunConfig
 from .data import load_dataset
 from .evaluate import timed_evaluate
-from .models import build_model
-from .results import load_record, result_path, runs_dir, save_record
+from .registry import build_model, config_from_record, make_config
+from .results import find_run_record, load_record, result_path, runs_dir, write_record
 from .train import fit
-from .utils import configure_torch, env_info, pick_device, seed_everything
+from .utils import configure_torch, pick_device, repo_relative, seed_everything
 
 _DATA_CACHE: dict = {}
 
@@ -39,14 +37,15 @@ def run_dir(cfg: RunConfig, root: str | Path | None = None) -> Path:
 
 
 def build_for(cfg: RunConfig, ds):
+    """The model of ``cfg`` for dataset ``ds``, seeded; Semantic IDs built from a trained model's item table
+    (``sid_source="collaborative"``) reach it through :func:`collaborative_item_table`."""
     seed_everything(cfg.seed)
-    return build_model(cfg.model_name, cfg.model, ds.n_items, ds.max_len)
+    return build_model(cfg.model_name, cfg.model, ds.n_items, ds.max_len, item_table=collaborative_item_table)
 
 
 def config_from_spec(spec: str, dataset: str = "beauty", profile: str = "cpu") -> RunConfig:
     """``MODEL:SEED[:TABLE3-ROW]`` (how the probes in ``tools/`` name a finished run) -> its config; a Table 3 row
     names a run of the ``ablation`` experiment, anything else one of ``main``."""
-    from .config import make_config
     model_name, seed, *row = spec.split(":", 2)
     ablation = row[0] if row else None
     return make_config(model_name, dataset, profile, int(seed), experiment="ablation" if ablation else "main",
@@ -61,6 +60,29 @@ def load_trained_model(cfg: RunConfig, runs_root: str | Path | None = None):
     model = build_for(cfg, get_dataset(cfg))
     model.load_state_dict(torch.load(p, map_location="cpu"))
     return model.eval()
+
+
+def collaborative_item_table(run_id: str, results_root=None, runs_root=None) -> tuple[torch.Tensor, dict]:
+    """``(item table [n_items + 1, d], info)`` of the trained backbone of the finished run ``run_id``: what the
+    collaborative Semantic IDs are built from (:func:`drlib.sid.build.load_features`)."""
+    rec_path, rec = find_run_record(run_id, results_root)
+    cfg = config_from_record(rec)
+    weights = run_dir(cfg, runs_root) / "model.pt"
+    if not weights.exists():
+        cmd = rec.get("command") or (f"python -m drlib train --dataset {cfg.data.dataset} --model "
+                                     f"{cfg.model_name} --profile {cfg.profile} --seed {cfg.seed}")
+        raise FileNotFoundError(f"the trained weights of run {run_id} are missing: {weights} does not exist "
+                                f"(runs/ is not committed). Retrain the run with `{cmd} --force` (its record is "
+                                f"{rec_path}), or pass --collab-run with a run whose weights exist.")
+    model = load_trained_model(cfg, runs_root)
+    backbone = getattr(model, "backbone", model)
+    with torch.no_grad():
+        table = backbone.item_embeddings().detach().to("cpu", torch.float32).clone()
+    info = {"run_id": run_id, "label": rec.get("label"), "config_hash": rec.get("config_hash"),
+            "record": repo_relative(rec_path), "weights": repo_relative(weights),
+            "backbone": type(backbone).__name__,
+            "table_shape": list(table.shape)}
+    return table, info
 
 
 def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = None,
@@ -88,28 +110,21 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
               device=device, autocast_bf16=cfg.train.bf16)
     valid, _ = timed_evaluate(model, ds.valid, **kw)
     test, test_seconds = timed_evaluate(model, ds.test, **kw)
-    record = {
-        "label": cfg.label,
-        "run_id": cfg.run_id,
-        "experiment": cfg.experiment,
-        "config": cfg.to_dict(),
-        "config_hash": cfg.config_hash,
+    command = command or (f"python -m drlib train --dataset {cfg.data.dataset} --model {cfg.model_name} "
+                          f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"
+                          + (f" --ablation '{cfg.variant}'" if cfg.variant else ""))
+    body = {
         "metrics": {"valid": valid, "test": test},
         "timing": {"train_seconds": res.train_seconds, "epochs": res.epochs_run, "best_epoch": res.best_epoch,
                    "stopped_early": res.stopped_early, "train_ms_per_batch": res.train_ms_per_batch,
                    "seconds_per_epoch": res.train_seconds / max(res.epochs_run, 1),
                    "eval_seconds": test_seconds, "n_test_users": len(ds.test)},
         "history": res.history,
-        "env": env_info(device),
-        "command": command or (f"python -m drlib train --dataset {cfg.data.dataset} --model {cfg.model_name} "
-                    f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"
-                    + (f" --ablation '{cfg.variant}'" if cfg.variant else "")),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    record = json.loads(json.dumps(record))   # exactly what a later load returns (tuples -> lists)
     rdir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), rdir / "model.pt")
-    path = save_record(record, cfg, results_root)
+    path = result_path(cfg, results_root)
+    record = write_record(path, body, command=command, cfg=cfg, device=device)
     if ckpt.exists():
         ckpt.unlink()
     log(f"test {' '.join(f'{k} {v:.4f}' for k, v in test.items())} -> {path}")

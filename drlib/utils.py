@@ -121,3 +121,11 @@ def env_info(device: torch.device) -> dict:
         "device": str(device),
         "device_name": device_name(device),
     }
+
+
+def repo_relative(p) -> str:
+    """``p`` relative to the repository root when it lies inside it (records stay portable), else absolute."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)

@@ -1,7 +1,7 @@
 """drlib.diffureason.diagnostics: per-term gradients on a smoke DiffuReason-S."""
 import torch
 
-from drlib.config import make_config
+from drlib.registry import make_config
 from drlib.diffureason.diagnostics import consistency, term_gradients
 from drlib.runner import build_for, get_dataset
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
-from drlib.models import SASRec, SASRecConfig, build_model, DiffuReasonSConfig
+from drlib.models import SASRec, SASRecConfig
+from drlib.registry import DiffuReasonSConfig, build_model
 
 
 def _model(**kw):
@@ -88,7 +89,7 @@ def test_probes_shapes_and_consistency():
 
 
 def test_sample_rewards_hit_at_k_and_mrr_with_ties():
-    from drlib.diffureason.module import sample_rewards
+    from drlib.models.rewards import sample_rewards
     # two users, two samples each, three real items (ids 1..3; column j = item j+1)
     logits = torch.tensor([[[0.1, 0.9, 0.2], [0.5, 0.5, 0.1]],
                            [[0.3, 0.2, 0.1], [0.0, 0.0, 0.0]]])
@@ -140,7 +141,7 @@ def test_two_stage_switches_from_mse_pretraining_to_rl():
 
 
 def test_every_table3_row_is_a_config_that_builds_what_it_names():
-    from drlib.config import make_config
+    from drlib.registry import make_config
     from drlib.diffureason.ablations import ABLATIONS
     for row in ABLATIONS:
         cfg = make_config("diffureason-s", "synthetic", "smoke", ablation=row)
@@ -160,7 +161,7 @@ def test_every_table3_row_is_a_config_that_builds_what_it_names():
 
 @pytest.mark.parametrize("kind", ["hit@1", "hit@3", "mrr"])
 def test_chunked_latent_rewards_equal_the_reference(kind):
-    from drlib.diffureason.module import latent_rewards, sample_rewards
+    from drlib.models.rewards import latent_rewards, sample_rewards
     g = torch.Generator().manual_seed(0)
     z, items = torch.randn(5, 4, 8, generator=g), torch.randn(41, 8, generator=g)
     items[7] = items[9]                                  # a tie in the catalogue

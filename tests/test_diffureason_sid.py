@@ -5,11 +5,11 @@ Tiny random catalogues only (plus one smoke run per model through the runner on 
 import pytest
 import torch
 
-from drlib.config import make_config
+from drlib.registry import make_config
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings, fitted_heads
 from drlib.generative import HSTU, TIGER, HSTUConfig, TIGERConfig, random_codes
 from drlib.generative.reasoning import HSTUItemReasoning, HSTUReasoning, TIGERReasoning, reasoning_backbone
-from drlib.models import build_model, get_model_entry
+from drlib.registry import build_model, get_model_entry
 
 N_ITEMS, MAX_LEN, LEVELS, VOCAB, W = 40, 6, 3, 4, 8
 KINDS = ["hstu", "tiger"]
@@ -254,7 +254,7 @@ def test_stage_probes_decode_each_stage_through_beam_search(kind):
 def test_default_sid_source_per_dataset_keeps_stored_hashes():
     """Reference SIDs where a dataset ships them, attribute SIDs elsewhere (Sports); the Beauty / Instruments
     configs, and so the stored runs' hashes, are unchanged by the per-dataset default."""
-    from drlib.config import default_sid_source
+    from drlib.registry import default_sid_source
     assert default_sid_source("beauty") == default_sid_source("instruments") == "reference"
     assert default_sid_source("sports") == "attributes"
     assert make_config("hstu", "sports", "cpu").model.sid_source == "attributes"

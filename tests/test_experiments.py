@@ -4,7 +4,14 @@ import dataclasses
 from drlib import cli
 from drlib.diffureason.ablations import ABLATIONS
 from drlib.experiments import ablation_configs, collect, sensitivity_configs
-from drlib.results import save_record
+from drlib.results import result_path, write_record
+
+EMPTY = {"metrics": {"valid": {}, "test": {}}}
+
+
+def _store(cfg):
+    """A record of ``cfg`` where the CLI would store it (metrics left empty)."""
+    return write_record(result_path(cfg), EMPTY, cfg=cfg, command="test")
 
 
 def _cli_config(argv):
@@ -32,9 +39,7 @@ def test_sensitivity_configs_match_the_command_line():
 
 def test_collect_finds_a_stored_ablation_row(tmp_results):
     (cfg,) = ablation_configs("synthetic", "smoke", (0,), rows=["w/o RL"])
-    record = {"label": cfg.label, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
-              "metrics": {"valid": {}, "test": {}}}
-    save_record(record, cfg)
+    _store(cfg)
     found, missing = collect([cfg])
     assert [r["label"] for r in found] == ["w/o RL"] and not missing
     # the same config asked for under another artifact's folder is found by its hash, not retrained
@@ -52,8 +57,7 @@ def test_collect_labels_a_sensitivity_run_stored_by_the_cli(tmp_results):
     (cfg,) = sensitivity_configs("synthetic", "smoke", 0, alphas=(), betas=(2.0,), reasoning_steps=(),
                                  group_sizes=())["beta"]
     stored = dataclasses.replace(cfg, variant=None)
-    save_record({"label": stored.label, "config": stored.to_dict(), "config_hash": stored.config_hash,
-                 "metrics": {"valid": {}, "test": {}}}, stored)
+    _store(stored)
     found, missing = collect([cfg])
     assert [r["label"] for r in found] == ["beta=2.0"] and not missing
 
@@ -61,8 +65,7 @@ def test_collect_labels_a_sensitivity_run_stored_by_the_cli(tmp_results):
 def test_collect_reuses_a_table3_run_for_the_same_sensitivity_setting(tmp_results):
     """R = 1 in the sensitivity grid is the same config as Table 3's w/o CoT: the stored ablation run is reused."""
     (row,) = ablation_configs("synthetic", "smoke", (0,), rows=["w/o CoT"])
-    save_record({"label": row.label, "config": row.to_dict(), "config_hash": row.config_hash,
-                 "metrics": {"valid": {}, "test": {}}}, row)
+    _store(row)
     (r1,) = sensitivity_configs("synthetic", "smoke", 0, alphas=(), betas=(), reasoning_steps=(1,),
                                 group_sizes=())["reasoning_steps"]
     assert r1.config_hash == row.config_hash and r1.experiment != row.experiment

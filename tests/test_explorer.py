@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from drlib import explorer as E
-from drlib.config import make_config
+from drlib.registry import make_config
 from drlib.probes import stage_names, stage_ranks
 
 SMOKE = ["train.epochs=1", "model.module.diffusion_steps=4"]

@@ -393,7 +393,7 @@ def test_reference_codes_beauty(shared_data):
 def test_registered_and_profiles(name, label, tmp_results):
     """Registry entries: the run's dataset reaches the config, the cpu profile keeps Table 5's sizes and batch,
     the smoke profile uses random SIDs and trains end to end through the runner."""
-    from drlib.config import make_config
+    from drlib.registry import make_config
     from drlib.runner import run
     cpu = make_config(name, "beauty", "cpu")
     assert cpu.label == label and cpu.model.dataset == "beauty" and cpu.model.sid_source == "reference"
@@ -410,7 +410,7 @@ def test_registered_and_profiles(name, label, tmp_results):
 def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
     """sid_source=attributes/collaborative loads our tokenizer's codes (features = source, Table 4 settings but
     500 RQ-VAE epochs) and checks their catalogue size."""
-    import drlib.sid.build as build
+    import drlib.generative.base as base
     seen = {}
 
     def fake_load_codes(cfg, build=True, progress=False, **kw):
@@ -419,7 +419,7 @@ def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
         codes[0] = -1
         return codes
 
-    monkeypatch.setattr(build, "load_codes", fake_load_codes)
+    monkeypatch.setattr(base, "load_codes", fake_load_codes)
     codes = default_codes("beauty", 6, source)
     assert codes.shape[0] == 7 and seen["cfg"].features == source and seen["cfg"].rqvae.epochs == 500
     assert seen["cfg"].dataset == "beauty"

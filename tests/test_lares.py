@@ -143,6 +143,6 @@ def test_bad_config_raises(bad):
 
 
 def test_lares_is_registered_with_its_label():
-    from drlib.config import make_config
+    from drlib.registry import make_config
     cfg = make_config("lares", "beauty", "cpu")
     assert cfg.label == "LARES" and cfg.model.backbone.d_model == 64

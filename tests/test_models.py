@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from drlib.models import MODELS, SASRecConfig, build_model
+from drlib.models import SASRecConfig
+from drlib.registry import MODELS, build_model
 from drlib.models.sasrec import SASRec
 
 

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from drlib.baselines.rearec import ReaRec, ReaRecSettings, ensemble_ce_kl
-from drlib.config import make_config
-from drlib.models import SASRec, SASRecConfig, build_model
+from drlib.registry import make_config
+from drlib.models import SASRec, SASRecConfig
+from drlib.registry import build_model
 
 X = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 5, 6, 7, 8, 9], [0, 0, 0, 0, 3, 9]])
 Y = torch.tensor([5, 10, 11])

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from drlib.config import make_config, stored_config_hash
-from drlib.results import check_run_record, load_records
-from drlib.sid.build import config_from_record
+from drlib.config import stored_config_hash
+from drlib.registry import config_from_record, make_config
+from drlib.results import check_run_record, load_records, read_record, write_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUN_RECORDS = sorted(p for p in RESULTS.rglob("*.json") if "model_config" in json.loads(p.read_text()).get("config", {}))
@@ -43,3 +43,23 @@ def test_an_altered_record_is_refused(tmp_path):
     (tmp_path / "main" / RUN_RECORDS[0].name).write_text(json.dumps(rec))
     with pytest.raises(ValueError, match="altered"):
         load_records("main", root=tmp_path)
+
+
+def test_one_writer_for_every_record_kind(tmp_path):
+    """write_record: the run envelope when a config is given, the body, then env / command / finished; what it
+    returns is what a read gives; a later edit of the config is caught on read."""
+    cfg = make_config("sasrec", "synthetic", "smoke", 3, experiment="probes")
+    path = tmp_path / "probes" / f"{cfg.run_id}.json"
+    rec = write_record(path, {"ranks": (1, 2)}, cfg=cfg, command="python -m drlib ...", env={"extra": 1})
+    assert list(rec)[:5] == ["label", "run_id", "experiment", "config", "config_hash"]
+    assert rec["ranks"] == [1, 2] and rec["command"] == "python -m drlib ..." and rec["finished"]
+    assert rec["env"]["extra"] == 1 and "git_commit" in rec["env"] and rec["experiment"] == "probes"
+    assert read_record(path) == rec and [p.name for p in path.parent.iterdir()] == [path.name]   # no temp file
+    plain = write_record(tmp_path / "bench.json", {"speedup": 2.0}, command="python tools/x.py")
+    assert "config" not in plain and read_record(tmp_path / "bench.json") == plain
+    with pytest.raises(ValueError, match="command"):
+        write_record(tmp_path / "x.json", {}, command="")
+    rec["config"]["seed"] = 4
+    path.write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="altered"):
+        read_record(path)

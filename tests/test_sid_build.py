@@ -10,10 +10,11 @@ import torch
 
 import drlib.sid.build as B
 from drlib.cli import main
-from drlib.config import make_config
+from drlib.registry import config_from_record, make_config
+from drlib.runner import collaborative_item_table
 from drlib.sid import PAD_CODE, RQVAEConfig, train_rqvae
 from drlib.sid.build import (DEFAULT_COLLAB_RUN, TokenizerConfig, apply_tokenizer_overrides, build_sids,
-                             codes_path, config_from_record, load_codes, record_path, tokenization_stats)
+                             codes_path, load_codes, record_path, tokenization_stats)
 
 torch.set_num_threads(1)
 
@@ -33,7 +34,7 @@ def tiny_features(monkeypatch):
     """build_sids reads these instead of the dataset's features; counts the loads."""
     calls = []
 
-    def fake(cfg, results_root=None, runs_root=None):
+    def fake(cfg, item_table=None):
         calls.append(cfg.features)
         x = B.scale_features(clustered(), cfg.scale)
         return x, {"source": "synthetic", "shape": list(x.shape)}
@@ -179,12 +180,14 @@ def test_config_from_record_round_trips():
 def test_collaborative_errors_name_the_missing_file_and_the_command(tmp_results):
     run = make_config("sasrec", "beauty", "cpu", 0)
     cfg = TokenizerConfig(features="collaborative", collab_run=run.run_id, rqvae=TINY)
-    with pytest.raises(FileNotFoundError, match=f"no record of run '{run.run_id}'"):
+    with pytest.raises(ValueError, match="item_table"):                  # the sid layer never loads a model
         build_sids(cfg, progress=False, log=lambda s: None)
+    with pytest.raises(FileNotFoundError, match=f"no record of run '{run.run_id}'"):
+        build_sids(cfg, progress=False, log=lambda s: None, item_table=collaborative_item_table)
     _fake_run_record(tmp_results, run)
     weights = tmp_results / "runs" / "main" / run.run_id / "model.pt"
     with pytest.raises(FileNotFoundError) as e:
-        build_sids(cfg, progress=False, log=lambda s: None)
+        build_sids(cfg, progress=False, log=lambda s: None, item_table=collaborative_item_table)
     msg = str(e.value)
     assert str(weights) in msg and "python -m drlib train --dataset beauty --model sasrec" in msg
     assert not record_path(cfg).exists() and not codes_path(cfg).exists()

@@ -11,7 +11,6 @@ the test split is ranked as in the evaluation (history masked) and Recall@K / ND
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import shlex
 import sys
 import time
@@ -21,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drlib.generative.base import sid_recommender            # noqa: E402
 from drlib.evaluate import evaluate                           # noqa: E402
 from drlib.runner import config_from_spec, get_dataset, load_trained_model   # noqa: E402
-from drlib.utils import atomic_write_json, configure_torch, env_info, pick_device   # noqa: E402
+from drlib.results import write_record                                        # noqa: E402
+from drlib.utils import configure_torch, pick_device                          # noqa: E402
 
 
 def main(argv=None):
@@ -57,12 +57,10 @@ def main(argv=None):
             per_width.append({"beam_width": w, "metrics": m, "seconds": time.perf_counter() - t0})
             print(f"{cfg.label:24s} {seed:>4s} {w:4d}  {m['recall@10']:.4f}  {m['ndcg@10']:.4f}  "
                   f"{m[f'recall@{w}']:.4f}  {per_width[-1]['seconds']:.0f}")
-        rec = {"label": cfg.label, "run_id": cfg.run_id, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
-               "trained_beam_width": cfg.model.beam_width if hasattr(cfg.model, "beam_width")
-               else cfg.model.backbone.beam_width, "split": "test", "widths": per_width, "env": env_info(device),
-               "command": "python tools/beam_width.py " + " ".join(shlex.quote(a) for a in argv),
-               "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        atomic_write_json(Path(args.out) / f"{cfg.run_id}.json", rec)
+        body = {"trained_beam_width": cfg.model.beam_width if hasattr(cfg.model, "beam_width")
+                else cfg.model.backbone.beam_width, "split": "test", "widths": per_width}
+        write_record(Path(args.out) / f"{cfg.run_id}.json", body, cfg=cfg, device=device,
+                     command="python tools/beam_width.py " + " ".join(shlex.quote(a) for a in argv))
     return 0
 
 

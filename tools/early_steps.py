@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from drlib.config import make_config
+from drlib.registry import make_config
 from drlib.data import load_dataset
 from drlib.evaluate import evaluate, trim_padding
-from drlib.models import build_model
+from drlib.registry import build_model
 from drlib.utils import configure_torch
 
 

@@ -10,7 +10,6 @@ Writes <out>/<name>.json (per-batch rows and their mean) and prints a compact ta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,11 +17,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.config import make_config                      # noqa: E402
+from drlib.registry import make_config                      # noqa: E402
 from drlib.diffureason.diagnostics import consistency, summarise, term_gradients   # noqa: E402
 from drlib.evaluate import trim_padding                    # noqa: E402
 from drlib.runner import build_for, get_dataset, load_trained_model   # noqa: E402
-from drlib.utils import atomic_write_json, configure_torch  # noqa: E402
+from drlib.results import write_record                    # noqa: E402
+from drlib.utils import configure_torch                    # noqa: E402
 
 
 def main(argv=None):
@@ -56,10 +56,10 @@ def main(argv=None):
             vecs.append(v)
         mean = summarise(rows)
         mean.update(consistency(vecs))
-        rec = {"model": name, "run_id": cfg.run_id, "config_hash": cfg.config_hash, "batches": args.batches,
-               "batch_size": args.batch_size, "command": "python tools/grad_terms.py " + " ".join(argv or sys.argv[1:]),
-               "torch": torch.__version__, "seconds": time.perf_counter() - t0, "mean": mean, "rows": rows}
-        atomic_write_json(out / f"{name}.json", rec)
+        body = {"model": name, "run_id": cfg.run_id, "config_hash": cfg.config_hash, "batches": args.batches,
+                "batch_size": args.batch_size, "seconds": time.perf_counter() - t0, "mean": mean, "rows": rows}
+        rec = write_record(out / f"{name}.json", body,
+                           command="python tools/grad_terms.py " + " ".join(argv or sys.argv[1:]))
         print(f"== {name} ({args.batches} batches, {rec['seconds']:.0f} s)")
         for k in ("rec", "diff", "align"):
             if f"{k}_mu_norm" in mean:

@@ -10,7 +10,6 @@ command and environment and prints a table. Runs without kept weights are skippe
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import shlex
 import sys
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drlib.probes import recommendation_spread                # noqa: E402
 from drlib.runner import config_from_spec, get_dataset, load_trained_model   # noqa: E402
-from drlib.utils import atomic_write_json, configure_torch, env_info, pick_device   # noqa: E402
+from drlib.results import write_record                                        # noqa: E402
+from drlib.utils import configure_torch, pick_device                          # noqa: E402
 
 
 def main(argv=None):
@@ -41,11 +41,8 @@ def main(argv=None):
             print(f"skipped {spec}: no weights in runs/ for {cfg.run_id}")
             continue
         out = recommendation_spread(model.to(device), get_dataset(cfg), k=args.k, device=device)
-        rec = {"label": cfg.label, "run_id": cfg.run_id, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
-               **out, "env": env_info(device),
-               "command": "python tools/popularity.py " + " ".join(shlex.quote(a) for a in argv),
-               "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        atomic_write_json(Path(args.out) / f"{cfg.run_id}.json", rec)
+        write_record(Path(args.out) / f"{cfg.run_id}.json", out, cfg=cfg, device=device,
+                     command="python tools/popularity.py " + " ".join(shlex.quote(a) for a in argv))
         rows.append((cfg.label, seed, out))
     print(f"{'run':24s} {'seed':>4s}  top-{args.k} slots in IG-0 / IG-1 / IG-2 / IG-3   coverage")
     for label, seed, out in rows:

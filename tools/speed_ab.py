@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.config import make_config                       # noqa: E402
+from drlib.registry import make_config                       # noqa: E402
 from drlib.evaluate import trim_padding                     # noqa: E402
 from drlib.models.base import NextItemModel                 # noqa: E402
 from drlib.models.sasrec import Dropout                     # noqa: E402
 from drlib.runner import build_for, get_dataset             # noqa: E402
 from drlib.train import epoch_batches                       # noqa: E402
-from drlib.utils import atomic_write_json, configure_torch, env_info  # noqa: E402
+from drlib.results import write_record                               # noqa: E402
+from drlib.utils import configure_torch                               # noqa: E402
 
 
 class RandDropout(torch.nn.Module):
@@ -95,12 +96,11 @@ def main(argv=None):
                 times[k].append(1000 * (time.perf_counter() - t0))
     ms = {k: sum(v) / len(v) for k, v in times.items()}
     out = {"model": args.model, "dataset": args.dataset, "threads": args.threads, "batches": len(times["after"]),
-           "ms_per_batch": ms, "speedup": ms["before"] / ms["after"],
-           "command": "python tools/speed_ab.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "env": env_info(torch.device("cpu"))}
-    print(json.dumps({k: out[k] for k in ("model", "threads", "batches", "ms_per_batch", "speedup")}))
+           "ms_per_batch": ms, "speedup": ms["before"] / ms["after"]}
+    print(json.dumps(out))
     if args.out:
-        atomic_write_json(args.out, out)
+        write_record(args.out, out,
+                     command="python tools/speed_ab.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 

@@ -39,9 +39,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..diffureason.module import latent_rewards
 from ..diffureason.policy import gaussian_log_density, group_advantages, grpo_loss
 from ..models.base import Recommender
+from ..models.rewards import latent_rewards
 from ..models.sasrec import Block, Dropout, SASRec, SASRecConfig, causal_padding_mask
 
 

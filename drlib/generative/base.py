@@ -15,11 +15,13 @@ unique (:func:`default_codes` appends the disambiguation token of Appendix A whe
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models.base import Recommender
-from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search
+from ..data.readers import DataFormatError
+from ..data.registry import get_spec
+from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search, load_reference_sids
+from ..sid.build import ItemTable, TokenizerConfig, apply_tokenizer_overrides, load_codes, load_stored_codes
 
 SID_SOURCES = ("reference", "random", "attributes", "collaborative")
 TOKENIZER_PREFIX = "tokenizer:"   # sid_source="tokenizer:<id>": any stored tokenization (runs/tokenizer/<id>/codes.pt)
@@ -54,8 +56,13 @@ def random_codes(n_items: int, levels: int = 4, vocab: int = 256, seed: int = 0)
     return add_disambiguation(codes, "auto")
 
 
-def default_codes(dataset_name: str, n_items: int, source: str = "reference") -> torch.Tensor:
+def default_codes(dataset_name: str, n_items: int, source: str = "reference",
+                  item_table: ItemTable | None = None) -> torch.Tensor:
     """The SIDs a registry-built model uses for ``dataset_name``: ``LongTensor [n_items + 1, Lc]``.
+
+    ``item_table`` (``run_id -> (table, info)``) is how the collaborative source reaches a trained model's item
+    embeddings when its tokenization must be built (the runner hands in
+    :func:`drlib.runner.collaborative_item_table`).
 
     ``source="reference"``: LETTER's precomputed 4 x 256 SIDs (:func:`drlib.sid.load_reference_sids`; Beauty and
     Instruments), with the disambiguation token appended when two items share a SID (both datasets have a few
@@ -75,15 +82,12 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
         raise ValueError("the model config's `dataset` is empty, so its Semantic IDs cannot be found; set "
                          "model.dataset to the run's dataset (e.g. --set model.dataset=beauty), or pass `codes`")
     if source in ("attributes", "collaborative"):
-        from ..sid.build import TokenizerConfig, apply_tokenizer_overrides, load_codes
         tcfg = apply_tokenizer_overrides(TokenizerConfig(dataset=dataset_name, features=source), TOKENIZER_OVERRIDES)
-        codes = load_codes(tcfg, build=True, progress=True)     # cached under runs/tokenizer/; built if absent
+        codes = load_codes(tcfg, build=True, progress=True, item_table=item_table)  # cached; built if absent
         if codes.shape[0] != n_items + 1:
             raise ValueError(f"the {source} SIDs of {dataset_name!r} cover {codes.shape[0] - 1} items, the dataset "
                              f"has {n_items}")
         return add_disambiguation(codes, "auto")
-    from ..data.readers import DataFormatError
-    from ..data.registry import get_spec
     try:
         has_ref = "reference_sids" in get_spec(dataset_name).extra
     except KeyError:
@@ -94,7 +98,6 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
                          "cached on first use, see `python -m drlib sids --help`), or model.sid_source=random for a "
                          "quick run.")
     try:
-        from ..sid import load_reference_sids
         codes = load_reference_sids(dataset_name)
     except DataFormatError as e:
         raise ValueError(f"could not load the reference SIDs of {dataset_name!r}: {e}") from None
@@ -106,7 +109,6 @@ def default_codes(dataset_name: str, n_items: int, source: str = "reference") ->
 
 def _stored_tokenization(tokenizer_id: str, dataset_name: str, n_items: int) -> torch.Tensor:
     """The codes of a built tokenization (``sid_source="tokenizer:<id>"``), disambiguated where items collide."""
-    from ..sid.build import load_stored_codes
     codes, rec = load_stored_codes(tokenizer_id)
     if dataset_name and rec.get("config", {}).get("dataset") not in (None, dataset_name):
         raise ValueError(f"tokenization {tokenizer_id!r} is for dataset {rec['config']['dataset']!r}, the model is "

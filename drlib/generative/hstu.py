@@ -271,10 +271,12 @@ class HSTU(SIDRecommender):
         return ctx.repeat_interleave(k, 0)
 
 
-def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None) -> HSTU:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset``."""
+def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
+               item_table=None) -> HSTU:
+    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset`` (with
+    ``item_table`` for SIDs built from a trained model's item embeddings)."""
     if codes is None:
-        codes = default_codes(cfg.dataset, n_items, cfg.sid_source)
+        codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)
     return HSTU(cfg, n_items, max_len, codes)
 
 

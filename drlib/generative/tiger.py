@@ -348,10 +348,12 @@ class _CachedDecoder:
         return logits.repeat_interleave(self.k // P, 1).reshape(self.B * self.k, -1)
 
 
-def build_tiger(cfg: TIGERConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None) -> TIGER:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset``."""
+def build_tiger(cfg: TIGERConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
+               item_table=None) -> TIGER:
+    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset`` (with
+    ``item_table`` for SIDs built from a trained model's item embeddings)."""
     if codes is None:
-        codes = default_codes(cfg.dataset, n_items, cfg.sid_source)
+        codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)
     return TIGER(cfg, n_items, max_len, codes)
 
 

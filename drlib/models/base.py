@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .rewards import latent_rewards
+
 
 class Backbone(nn.Module):
     """Interface of a sequence encoder (paper Sec. 3.1, "Backbone Encoder": ``H = F_theta(S_u)``)."""
@@ -73,7 +75,6 @@ class Backbone(nn.Module):
     @torch.no_grad()
     def latent_rewards(self, state, z: torch.Tensor, targets: torch.Tensor, kind: str = "hit@1") -> torch.Tensor:
         """Rewards (Eq. 8-9) of the policy samples ``z [B, G, d]`` for ``targets [B]`` -> ``[B, G]``."""
-        from ..diffureason.module import latent_rewards
         return latent_rewards(z, self.item_embeddings(), targets, kind)
 
     def latent_scores(self, state, latent: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,6 @@ feature row equals another item's can never get distinct codes).
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -52,8 +51,15 @@ import torch
 from .features import (PAD_CODE, collaborative_features, load_attribute_features, load_reference_sids,
                        read_item_text, text_features)
 from .rqvae import RQVAEConfig, add_disambiguation, assign_sids, sid_stats, train_rqvae
+from ..config import _replace_path
+from ..data import load_sequences
 from ..data.registry import sha256_of
-from ..utils import stable_hash
+from ..results import read_record, results_dir, runs_dir, write_record
+from ..utils import atomic_torch_save, repo_relative, stable_hash
+
+# A trained model's item table, by run id: ``run_id -> (table [n_items + 1, d], info)``. The collaborative
+# features need one; the caller hands it in (drlib.runner.collaborative_item_table), nothing here loads models.
+ItemTable = Callable[[str], "tuple[torch.Tensor, dict]"]
 
 EXPERIMENT = "tokenizer"
 FEATURE_SOURCES = ("attributes", "collaborative", "reference", "text")
@@ -127,7 +133,6 @@ class TokenizerConfig:
 def apply_tokenizer_overrides(cfg: TokenizerConfig, overrides: Sequence[str]) -> TokenizerConfig:
     """``FIELD=VALUE`` / ``rqvae.FIELD=VALUE`` strings (e.g. ``rqvae.epochs=300``, ``attribute_dim=64``,
     ``rqvae.codebook_sizes=256,256,256``) -> a new config."""
-    from ..config import _replace_path
     for item in overrides:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
@@ -146,12 +151,10 @@ def describe_tokenizer_fields() -> str:
 
 # --------------------------------------------------------------------------- paths and the cache
 def _results_dir(root=None) -> Path:
-    from ..results import results_dir
     return Path(root or results_dir())
 
 
 def _runs_dir(root=None) -> Path:
-    from ..results import runs_dir
     return Path(root or runs_dir())
 
 
@@ -167,7 +170,7 @@ def load_tokenizer_record(cfg: TokenizerConfig, results_root=None) -> dict | Non
     p = record_path(cfg, results_root)
     if not p.exists():
         return None
-    rec = json.loads(p.read_text())
+    rec = read_record(p)
     if rec.get("config_hash") != cfg.config_hash:
         raise ValueError(f"{p} holds config_hash {rec.get('config_hash')}, expected {cfg.config_hash}; "
                          "delete it or rebuild with force=True")
@@ -188,7 +191,7 @@ def load_stored_codes(tokenizer_id: str, results_root=None, runs_root=None) -> t
 
 
 def load_codes(cfg: TokenizerConfig, build: bool = True, results_root=None, runs_root=None,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False, item_table: ItemTable | None = None) -> torch.Tensor:
     """The codes ``[n_items + 1, Lc]`` of ``cfg`` from ``runs/tokenizer/<id>/codes.pt``; built first when absent
     (``build=True``), else ``FileNotFoundError``."""
     p = codes_path(cfg, runs_root)
@@ -196,102 +199,15 @@ def load_codes(cfg: TokenizerConfig, build: bool = True, results_root=None, runs
         if not build:
             raise FileNotFoundError(f"{p} does not exist; build it with `python -m drlib sids --dataset "
                                     f"{cfg.dataset} --features {cfg.features} --seed {cfg.seed}` (plus its --set)")
-        build_sids(cfg, progress=progress, results_root=results_root, runs_root=runs_root)
+        build_sids(cfg, progress=progress, results_root=results_root, runs_root=runs_root, item_table=item_table)
     return torch.load(p, map_location="cpu")
 
 
 # --------------------------------------------------------------------------- feature sources
 def dataset_n_items(dataset: str) -> int:
     """The catalogue size drlib uses for ``dataset`` (largest item id of its sequences)."""
-    from ..data import load_sequences
     seqs, n_items = load_sequences(dataset)
     return int(n_items or max(max(s) for s in seqs if s))
-
-
-def find_run_record(run_id: str, results_root=None) -> tuple[Path, dict]:
-    """The record ``results/<experiment>/<run_id>.json`` of a finished run (``main`` searched first)."""
-    root = _results_dir(results_root)
-    hits = sorted(root.glob(f"*/{run_id}.json"), key=lambda p: (p.parent.name != "main", str(p)))
-    hits = [p for p in hits if p.parent.name != EXPERIMENT]
-    if not hits:
-        raise FileNotFoundError(f"no record of run {run_id!r} under {root}/*/ (looked for {root}/main/{run_id}.json); "
-                                "train it first, e.g. `python -m drlib train --dataset beauty --model diffureason-s "
-                                "--profile cpu --seed 0`, or pass --collab-run with the id of a finished run "
-                                "(the file names under results/main/)")
-    rec = json.loads(hits[0].read_text())
-    if rec.get("run_id") != run_id:
-        raise ValueError(f"{hits[0]} holds run_id {rec.get('run_id')!r}, expected {run_id!r}")
-    return hits[0], rec
-
-
-def _fmt_override(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt_override(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _diff_overrides(prefix: str, ours, theirs) -> list[str]:
-    """``section.field=value`` strings that turn the dict ``ours`` into ``theirs`` (nested dicts recursed)."""
-    out = []
-    for k, v in theirs.items():
-        mine = ours.get(k) if isinstance(ours, dict) else None
-        if isinstance(v, dict):
-            out += _diff_overrides(f"{prefix}.{k}", mine or {}, v)
-        elif json.loads(json.dumps(mine, default=list)) != v:
-            out.append(f"{prefix}.{k}={_fmt_override(v)}")
-    return out
-
-
-def config_from_record(rec: dict):
-    """Rebuild the :class:`~drlib.config.RunConfig` of a stored run record: the record's profile, then every
-    field where the stored config differs from the profile's default as an override. The result must reproduce
-    the record's ``config_hash`` (else ``ValueError``)."""
-    from ..config import apply_overrides, make_config
-    c = rec["config"]
-    experiment = rec.get("experiment", "main")
-    cfg = make_config(c["model"], c["dataset"], c["profile"], c["seed"], experiment=experiment)
-    mine = cfg.to_dict()
-    skip = {"data": ("path", "verify"), "train": ("device", "num_threads")}
-    overrides = []
-    for section, key in (("data", "data"), ("model", "model_config"), ("train", "train"), ("eval", "eval")):
-        theirs = {k: v for k, v in c[key].items() if k not in skip.get(section, ())}
-        overrides += _diff_overrides(section, mine[key], theirs)
-    cfg = apply_overrides(cfg, overrides)
-    if rec.get("label") and rec["label"] != cfg.label:
-        cfg = dataclasses.replace(cfg, variant=rec["label"])
-    if cfg.config_hash != rec.get("config_hash") or cfg.run_id != rec.get("run_id"):
-        raise ValueError(f"could not rebuild the config of run {rec.get('run_id')!r}: got {cfg.run_id} "
-                         f"(hash {cfg.config_hash}), the record says hash {rec.get('config_hash')}. The record "
-                         "may predate config fields added since (their defaults now enter the hash); pick another "
-                         "run.")
-    return cfg
-
-
-def collaborative_item_table(run_id: str, results_root=None, runs_root=None) -> tuple[torch.Tensor, dict]:
-    """``(item table [n_items + 1, d], info)`` of the trained backbone of the finished run ``run_id``."""
-    from ..runner import load_trained_model, run_dir
-    rec_path, rec = find_run_record(run_id, results_root)
-    cfg = config_from_record(rec)
-    weights = run_dir(cfg, runs_root) / "model.pt"
-    if not weights.exists():
-        cmd = rec.get("command") or (f"python -m drlib train --dataset {cfg.data.dataset} --model "
-                                     f"{cfg.model_name} --profile {cfg.profile} --seed {cfg.seed}")
-        raise FileNotFoundError(f"the trained weights of run {run_id} are missing: {weights} does not exist "
-                                f"(runs/ is not committed). Retrain the run with `{cmd} --force` (its record is "
-                                f"{rec_path}), or pass --collab-run with a run whose weights exist.")
-    model = load_trained_model(cfg, runs_root)
-    backbone = getattr(model, "backbone", model)
-    with torch.no_grad():
-        table = backbone.item_embeddings().detach().to("cpu", torch.float32).clone()
-    info = {"run_id": run_id, "label": rec.get("label"), "config_hash": rec.get("config_hash"),
-            "record": _display_path(rec_path), "weights": _display_path(weights),
-            "backbone": type(backbone).__name__,
-            "table_shape": list(table.shape)}
-    return table, info
 
 
 def scale_features(x: torch.Tensor, scale: str) -> torch.Tensor:
@@ -311,15 +227,20 @@ def scale_features(x: torch.Tensor, scale: str) -> torch.Tensor:
     return x
 
 
-def load_features(cfg: TokenizerConfig, results_root=None, runs_root=None) -> tuple[torch.Tensor, dict]:
-    """``(features [n_items + 1, F] after scaling, info)`` of a trained source (attributes, collaborative)."""
+def load_features(cfg: TokenizerConfig, item_table: ItemTable | None = None) -> tuple[torch.Tensor, dict]:
+    """``(features [n_items + 1, F] after scaling, info)`` of a trained source (attributes, collaborative, text).
+
+    ``item_table``: how to get the trained item table of ``cfg.collab_run`` (collaborative features only)."""
     if cfg.features == "attributes":
         n_items = dataset_n_items(cfg.dataset)
         x = load_attribute_features(cfg.dataset, n_items=n_items, weighting=cfg.attribute_weighting,
                                     dim=cfg.attribute_dim, reduce=cfg.attribute_reduce, seed=cfg.seed)
         info: dict = {"source": "S3-Rec item2attributes"}
     elif cfg.features == "collaborative":
-        table, info = collaborative_item_table(cfg.collab_run, results_root, runs_root)
+        if item_table is None:
+            raise ValueError("collaborative features are the item table of a trained model: pass item_table=, e.g. "
+                             "drlib.runner.collaborative_item_table (the `sids` command and the runner do)")
+        table, info = item_table(cfg.collab_run)
         x = collaborative_features(table, standardize=cfg.collab_standardize, normalize=cfg.collab_normalize)
     elif cfg.features == "text":
         path = Path(cfg.text_path).expanduser()
@@ -379,15 +300,6 @@ def tokenization_stats(codes: torch.Tensor, levels: int, codebook_sizes: Sequenc
 
 
 # --------------------------------------------------------------------------- build
-def _display_path(p: Path) -> str:
-    """``p`` relative to the repository root when it lies inside it (records stay portable), else absolute."""
-    from ..utils import REPO_ROOT
-    try:
-        return str(Path(p).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(p)
-
-
 def _history_summary(history: list[dict], keep: int = 50) -> list[dict]:
     if not history:
         return []
@@ -399,7 +311,8 @@ def _history_summary(history: list[dict], keep: int = 50) -> list[dict]:
 
 
 def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False, results_root=None,
-               runs_root=None, command: str | None = None, log: Callable[[str], None] = print) -> dict:
+               runs_root=None, command: str | None = None, log: Callable[[str], None] = print,
+               item_table: ItemTable | None = None) -> dict:
     """Tokenize ``cfg.dataset``'s catalogue as ``cfg`` says, store the record and the codes, return the record.
 
     A stored record (``results/tokenizer/<id>.json``) whose codes file (``runs/tokenizer/<id>/codes.pt``) exists
@@ -408,7 +321,6 @@ def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False,
     assign the SIDs (disambiguation token appended only on full collisions), compute
     :func:`tokenization_stats`, and write the codes, the RQ-VAE weights and then the record, all atomically.
     """
-    from ..utils import atomic_torch_save, atomic_write_json, env_info
     rpath, cpath = record_path(cfg, results_root), codes_path(cfg, runs_root)
     if not force:
         rec = load_tokenizer_record(cfg, results_root)
@@ -430,7 +342,7 @@ def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False,
         timing["train_seconds"] = 0.0
         timing["assign_seconds"] = 0.0
     else:
-        feats, feat_info = load_features(cfg, results_root, runs_root)
+        feats, feat_info = load_features(cfg, item_table)
         timing["features_seconds"] = time.perf_counter() - t0
         log(f"tokenizer {cfg.tokenizer_id}: RQ-VAE on {cfg.features} features {tuple(feats.shape)}, "
             f"{cfg.rqvae.epochs} epochs, codebooks {cfg.rqvae.codebook_sizes}")
@@ -451,7 +363,7 @@ def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False,
     timing["stats_seconds"] = time.perf_counter() - t3
     timing["total_seconds"] = time.perf_counter() - t0
     codes = codes.contiguous()
-    record = {
+    body = {
         "id": cfg.tokenizer_id,
         "experiment": EXPERIMENT,
         "config": cfg.to_dict(),
@@ -460,19 +372,16 @@ def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False,
         "stats": stats,
         "train": train_info,
         "timing": timing,
-        "codes": {"path": _display_path(cpath), "shape": list(codes.shape),
+        "codes": {"path": repo_relative(cpath), "shape": list(codes.shape),
                   "sha256": hashlib.sha256(codes.numpy().tobytes()).hexdigest()},
-        "env": {**env_info(torch.device(cfg.rqvae.device if model is not None else "cpu")),
-                "num_threads": torch.get_num_threads()},
-        "command": command or (f"python -m drlib sids --dataset {cfg.dataset} --features {cfg.features} "
-                               f"--seed {cfg.seed}"),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    record = json.loads(json.dumps(record, default=list))
     atomic_torch_save(codes, cpath)
     if model is not None:
         atomic_torch_save(model.state_dict(), cpath.with_name("rqvae.pt"))
-    atomic_write_json(rpath, record)
+    record = write_record(rpath, body, device=cfg.rqvae.device if model is not None else "cpu",
+                          env={"num_threads": torch.get_num_threads()},
+                          command=command or (f"python -m drlib sids --dataset {cfg.dataset} --features "
+                                              f"{cfg.features} --seed {cfg.seed}"))
     log(f"-> {rpath}")
     return record
 
@@ -521,6 +430,6 @@ def stats_table(records: Sequence[dict]) -> str:
 
 
 __all__ = ["DEFAULT_COLLAB_RUN", "EXPERIMENT", "FEATURE_SOURCES", "PAD_CODE", "TokenizerConfig",
-           "apply_tokenizer_overrides", "build_sids", "codes_path", "collaborative_item_table", "config_from_record",
-           "find_run_record", "load_codes", "load_features", "load_tokenizer_record", "record_path",
+           "apply_tokenizer_overrides", "build_sids", "codes_path",
+           "load_codes", "load_features", "load_tokenizer_record", "record_path",
            "scale_features", "stats_table", "tokenization_stats"]
