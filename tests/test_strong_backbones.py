@@ -10,7 +10,7 @@ from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.generative import HSTU, HSTUConfig, random_codes
 from drlib.generative.reasoning import HSTUItemReasoning, reasoning_backbone
 from drlib.models import NextItemModel, SASRec, SASRecConfig
-from drlib.models.sasrec import Dropout, keep_mask
+from drlib.models.layers import Dropout, keep_mask
 
 N_ITEMS, MAX_LEN = 40, 8
 

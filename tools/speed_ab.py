@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drlib.registry import make_config                       # noqa: E402
 from drlib.evaluate import trim_padding                     # noqa: E402
 from drlib.models.base import NextItemModel                 # noqa: E402
-from drlib.models.sasrec import Dropout                     # noqa: E402
+from drlib.models.layers import Dropout                     # noqa: E402
 from drlib.runner import build_for, get_dataset             # noqa: E402
 from drlib.train import epoch_batches                       # noqa: E402
 from drlib.results import write_record                               # noqa: E402

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from ..diffureason.policy import gaussian_log_density, group_advantages, grpo_loss
 from ..models.base import Recommender
 from ..models.rewards import latent_rewards
-from ..models.sasrec import Block, Dropout, SASRec, SASRecConfig, causal_padding_mask
+from ..models.layers import Block, Dropout, causal_padding_mask, init_weights
+from ..models.sasrec import SASRec, SASRecConfig
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class LARESEncoder(SASRec):
         self.core = nn.ModuleList([Block(bcfg) for _ in range(cfg.core_layers)])
         self.ln_core = nn.LayerNorm(bcfg.d_model)
         self.ln_f = nn.LayerNorm(bcfg.d_model)
-        self.apply(self._init)
+        init_weights(self, bcfg.init_std)
 
     def pre_block(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``seqs`` ``[B, L]`` -> ``H`` ``[B, L, d]`` (padded positions 0), the attention mask, the keep mask."""

@@ -42,7 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.sasrec import Block, Dropout, SASRecConfig
+from ..models.layers import Block, Dropout, init_weights
+from ..models.sasrec import SASRecConfig
 from .base import SIDRecommender, check_common_settings, default_codes
 
 
@@ -86,17 +87,6 @@ class HSTUConfig:
 
 
 HSTU_HEADS = ("item", "sid")
-
-
-def _init_weights(module: nn.Module, std: float) -> None:
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=std)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
-        if isinstance(m, nn.Embedding) and m.padding_idx is not None:
-            with torch.no_grad():
-                m.weight[m.padding_idx].zero_()
 
 
 class HSTULayer(nn.Module):
@@ -194,7 +184,7 @@ class HSTU(SIDRecommender):
         self.ln_f = nn.LayerNorm(d)
         self.decoder = SIDDecoder(d, self.vocab_sizes, cfg.decoder_layers, cfg.n_heads, cfg.decoder_d_ff,
                                   cfg.dropout) if cfg.head == "sid" else None
-        _init_weights(self, cfg.init_std)
+        init_weights(self, cfg.init_std)
 
     def embed(self, seqs: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` item ids -> input tokens ``[B, L, d]`` (before position embedding and dropout)."""

@@ -25,9 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.sasrec import Dropout
+from ..models.layers import Dropout, init_weights
 from .base import SIDRecommender, check_common_settings, default_codes
-from .hstu import _init_weights
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ class TIGER(SIDRecommender):
         self.dec_layers = nn.ModuleList([DecoderLayer(cfg) for _ in range(cfg.n_dec_layers)])
         self.enc_norm, self.dec_norm = nn.RMSNorm(d), nn.RMSNorm(d)
         self.head = nn.Linear(d, self.vocab, bias=False)
-        _init_weights(self, cfg.init_std)
+        init_weights(self, cfg.init_std)
 
     def encode(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``seqs [B, L]`` item ids -> ``(memory [B, L*Lc, d], memory_pad [B, L*Lc])``."""
