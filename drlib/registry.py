@@ -28,11 +28,12 @@ from .baselines.rearec import ReaRecConfig, ReaRecSettings, build_rearec
 from .config import PROFILES, DataConfig, EvalConfig, RunConfig, TrainConfig, apply_overrides, replace_typed
 from .data.registry import get_spec
 from .diffureason.ablations import ablation_settings
+from .diffureason.adapters import check_reward, reasoning_backbone
 from .diffureason.module import DiffuReason, DiffuReasonSettings
-from .generative import HSTUConfig, TIGERConfig, build_hstu, build_tiger
-from .generative.reasoning import check_reward, reasoning_backbone
 from .models.base import Backbone, NextItemModel, Recommender
+from .models.hstu import HSTUConfig, build_hstu
 from .models.sasrec import SASRec, SASRecConfig
+from .models.tiger import TIGERConfig, build_tiger
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""DiffuReason-H / DiffuReason-T: the DiffuReason module on the Semantic-ID backbones (drlib.generative.reasoning).
+"""DiffuReason-H / DiffuReason-T: the DiffuReason module on the Semantic-ID backbones (drlib.diffureason.adapters).
 
 Tiny random catalogues only (plus one smoke run per model through the runner on the synthetic data)."""
 
@@ -7,8 +7,10 @@ import torch
 
 from drlib.registry import make_config
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings, fitted_heads
-from drlib.generative import HSTU, TIGER, HSTUConfig, TIGERConfig, random_codes
-from drlib.generative.reasoning import HSTUItemReasoning, HSTUReasoning, TIGERReasoning, reasoning_backbone
+from drlib.models.hstu import HSTU, HSTUConfig
+from drlib.models.sid_base import random_codes
+from drlib.models.tiger import TIGER, TIGERConfig
+from drlib.diffureason.adapters import HSTUItemReasoning, HSTUReasoning, TIGERReasoning, reasoning_backbone
 from drlib.registry import build_model, get_model_entry
 
 N_ITEMS, MAX_LEN, LEVELS, VOCAB, W = 40, 6, 3, 4, 8

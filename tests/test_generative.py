@@ -1,4 +1,4 @@
-"""Generative backbones over Semantic IDs (drlib.generative): HSTU with SIDs and TIGER. Tiny synthetic data only."""
+"""Generative backbones over Semantic IDs (drlib.models.hstu, drlib.models.tiger): HSTU with SIDs and TIGER. Tiny synthetic data only."""
 import itertools
 
 import numpy as np
@@ -7,8 +7,9 @@ import torch
 
 from drlib.data.split import EvalSplit
 from drlib.evaluate import compute_ranks
-from drlib.generative import (HSTU, TIGER, HSTUConfig, TIGERConfig, build_hstu, build_tiger, default_codes,
-                              random_codes, strictly_decreasing)
+from drlib.models.hstu import HSTU, HSTUConfig, build_hstu
+from drlib.models.tiger import TIGER, TIGERConfig, build_tiger
+from drlib.models.sid_base import default_codes, random_codes, strictly_decreasing
 
 N_ITEMS, LEVELS, VOCAB, MAX_LEN = 30, 3, 4, 8
 
@@ -102,7 +103,7 @@ def test_tiger_cached_beam_search_equals_recomputing():
     assert torch.equal(fast.items, slow.items)
     torch.testing.assert_close(fast.scores, slow.scores, atol=1e-5, rtol=1e-5)
     m.cached_decoding = True
-    from drlib.generative.tiger import _CachedDecoder
+    from drlib.models.tiger import _CachedDecoder
     assert isinstance(m.beam_decoder(m.context(x), 4), _CachedDecoder)
     assert not isinstance(m.train().beam_decoder(m.context(x), 4), _CachedDecoder)   # dropout: recompute
 
@@ -410,7 +411,7 @@ def test_registered_and_profiles(name, label, tmp_results):
 def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
     """sid_source=attributes/collaborative loads our tokenizer's codes (features = source, Table 4 settings but
     500 RQ-VAE epochs) and checks their catalogue size."""
-    import drlib.generative.base as base
+    import drlib.models.sid_base as base
     seen = {}
 
     def fake_load_codes(cfg, build=True, progress=False, **kw):

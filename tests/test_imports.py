@@ -91,7 +91,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_is_read():
     graph, _ = import_graph()
     assert "drlib.registry" in graph["drlib.runner"] and "drlib.models.base" in graph["drlib.diffureason.module"]
-    assert "drlib.sid.build" in graph["drlib.generative.base"]
+    assert "drlib.sid.build" in graph["drlib.models.sid_base"]
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
-from drlib.generative import HSTU, HSTUConfig, random_codes
-from drlib.generative.reasoning import HSTUItemReasoning, reasoning_backbone
+from drlib.models.hstu import HSTU, HSTUConfig
+from drlib.models.sid_base import random_codes
+from drlib.diffureason.adapters import HSTUItemReasoning, reasoning_backbone
 from drlib.models import NextItemModel, SASRec, SASRecConfig
 from drlib.models.layers import Dropout, keep_mask
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.generative.base import sid_recommender            # noqa: E402
+from drlib.models.sid_base import sid_recommender            # noqa: E402
 from drlib.evaluate import evaluate                           # noqa: E402
 from drlib.runner import config_from_spec, get_dataset, load_trained_model   # noqa: E402
 from drlib.results import write_record                                        # noqa: E402

@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drlib.registry import make_config                       # noqa: E402
 from drlib.evaluate import trim_padding                     # noqa: E402
-from drlib.generative.base import sid_recommender            # noqa: E402
+from drlib.models.sid_base import sid_recommender            # noqa: E402
 from drlib.runner import build_for, get_dataset             # noqa: E402
 from drlib.train import epoch_batches                       # noqa: E402
 from drlib.utils import configure_torch                     # noqa: E402

@@ -14,7 +14,7 @@ Forward pass for a batch of histories ``[B, L]``:
 The module reaches the backbone only through the hooks of :class:`~drlib.models.base.Backbone`:
 ``reasoning_memory`` (step 1), ``latent_loss`` (``L_rec``), ``target_latent`` (``v_target``), ``latent_rewards``
 (Eq. 8-9) and ``latent_scores`` (``full_scores``). Their defaults are the ID-based (SASRec) behaviour above;
-the Semantic-ID backbones (DiffuReason-H / -T) override them in :mod:`drlib.generative.reasoning` (the refined
+the Semantic-ID backbones (DiffuReason-H / -T) override them in :mod:`drlib.diffureason.adapters` (the refined
 latent becomes an extra decoder context token; rewards and scores come from constrained SID decoding).
 ``fit_reasoner_heads=True`` (used by DiffuReason-H / -T only) gives the reasoner the largest head count
 ``<= reasoner_heads`` that divides ``d`` (HSTU's ``d = 50``: 5 heads of width 10; DiffuReason-S keeps the strict

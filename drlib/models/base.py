@@ -57,7 +57,7 @@ class Backbone(nn.Module):
     # ------------------------------------------------------------------ hooks of the DiffuReason module
     # DiffuReason (drlib.diffureason.module) reaches a backbone only through these five methods. The defaults
     # are the ID-based behaviour (SASRec: one embedding per item, dot-product scores); the Semantic-ID backbones
-    # override them (drlib.generative.reasoning). ``state`` is whatever ``reasoning_memory`` returns first and
+    # override them (drlib.diffureason.adapters). ``state`` is whatever ``reasoning_memory`` returns first and
     # the other hooks need (the defaults need nothing: ``None``).
     def reasoning_memory(self, inputs: torch.Tensor):
         """``inputs [B, L]`` -> ``(state, H [B, S, d], pad [B, S] bool, True = padding)``: the hidden states the

@@ -42,9 +42,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.layers import Block, Dropout, init_weights
-from ..models.sasrec import SASRecConfig
-from .base import SIDRecommender, check_common_settings, default_codes
+from .layers import Block, Dropout, init_weights
+from .sasrec import SASRecConfig
+from .sid_base import SIDRecommender, check_common_settings, default_codes
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class HSTUConfig:
     decoder_layers: int = 1      # not in the paper: SID decoder depth (head="sid")
     decoder_d_ff: int = 200      # not in the paper: SID decoder FFN width (4 d)
     beam_width: int = 20         # not in the paper: constrained beam search width (>= largest K evaluated)
-    sid_source: str = "reference"  # "reference" (LETTER SIDs) or "random"; see drlib.generative.default_codes
+    sid_source: str = "reference"  # "reference" (LETTER SIDs) or "random"; see drlib.models.sid_base.default_codes
     dataset: str = ""            # whose SIDs to load (the run's dataset)
     init_std: float = 0.02
 
@@ -169,7 +169,7 @@ class HSTU(SIDRecommender):
       ``full_scores [B, N]`` = those dot products (column 0 ``-inf``).
     * ``head="sid"``: ``decode_logits(context [B, d] | [B, m, d], prefix [B*k, t]) -> [B*k, V_t]``; training =
       teacher-forced SID cross-entropy (mean over levels); ``full_scores`` = constrained beam search (see
-      :class:`~drlib.generative.base.SIDRecommender`).
+      :class:`~drlib.models.sid_base.SIDRecommender`).
     """
 
     def __init__(self, cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor):
@@ -263,7 +263,7 @@ class HSTU(SIDRecommender):
 
 def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
                item_table=None) -> HSTU:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset`` (with
+    """Registry builder. ``codes=None`` -> :func:`~drlib.models.sid_base.default_codes` of ``cfg.dataset`` (with
     ``item_table`` for SIDs built from a trained model's item embeddings)."""
     if codes is None:
         codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)

@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.layers import Dropout, init_weights
-from .base import SIDRecommender, check_common_settings, default_codes
+from .layers import Dropout, init_weights
+from .sid_base import SIDRecommender, check_common_settings, default_codes
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,7 @@ class _CachedDecoder:
 
 def build_tiger(cfg: TIGERConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
                item_table=None) -> TIGER:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.generative.base.default_codes` of ``cfg.dataset`` (with
+    """Registry builder. ``codes=None`` -> :func:`~drlib.models.sid_base.default_codes` of ``cfg.dataset`` (with
     ``item_table`` for SIDs built from a trained model's item embeddings)."""
     if codes is None:
         codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)

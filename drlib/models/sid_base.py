@@ -17,11 +17,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.base import Recommender
 from ..data.readers import DataFormatError
 from ..data.registry import get_spec
 from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search, load_reference_sids
 from ..sid.build import ItemTable, TokenizerConfig, apply_tokenizer_overrides, load_codes, load_stored_codes
+from .base import Recommender
 
 SID_SOURCES = ("reference", "random", "attributes", "collaborative")
 TOKENIZER_PREFIX = "tokenizer:"   # sid_source="tokenizer:<id>": any stored tokenization (runs/tokenizer/<id>/codes.pt)

@@ -58,9 +58,9 @@ import torch.nn as nn
 
 from ..models.base import Backbone
 from ..sid import constrained_beam_search
-from .base import SIDRecommender
-from .hstu import HSTU
-from .tiger import TIGER
+from ..models.hstu import HSTU
+from ..models.sid_base import SIDRecommender
+from ..models.tiger import TIGER
 
 SUPPORTED_REWARDS = ("hit@1",)
 
