@@ -3,10 +3,13 @@
     python tools/speed_ab.py sasrec --batches 60 --threads 1
     python tools/speed_ab.py hstu --batches 60 --threads 1
     python tools/speed_ab.py sasrec --threads 2 --out results/benchmarks/speed-ab-sasrec-t2.json
+    python tools/speed_ab.py rearec-erl --batches 30 --threads 1
 
 "before" is the step as it was: the dropout mask from ``torch.rand`` (one mt19937 draw per element) and, for
 SASRec, the last block computing every position although the loss reads only ``h_L``. "after" is the library as
-it is (:class:`drlib.models.sasrec.Dropout`, :meth:`SASRec.encode_last`). Both models start from the same weights
+it is (:class:`drlib.models.layers.Dropout`, :meth:`SASRec.encode_last`). For ReaRec-ERL, "before" also has
+every reasoning pass through every position of the last block and the loss through autograd (per-step
+cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. Both models start from the same weights
 and run the same epoch-0 batches (seed 0, the training loop's length buckets), interleaved A, B, A, B so that a
 change in machine load hits both; the first 5 of each are warm-up. Prints ms per batch (mean over the batches) and
 the ratio; ``--out`` stores them as JSON with the command and the machine.
@@ -21,8 +24,10 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from drlib.baselines.rearec import ReaRec                   # noqa: E402
 from drlib.registry import make_config                       # noqa: E402
 from drlib.evaluate import trim_padding                     # noqa: E402
 from drlib.models.base import NextItemModel                 # noqa: E402
@@ -54,6 +59,28 @@ class FullEncode(NextItemModel):
         return loss, {"loss": loss.item()}
 
 
+class AutogradERL(ReaRec):
+    """ReaRec as it was: full encoder passes, ERL's loss through autograd (the reference formula)."""
+
+    def reason(self, inputs, noise_std=0.0):
+        bb, K = self.backbone, self.cfg.reasoning_steps
+        outs, fed = [bb.encode(inputs)[:, -1]], []
+        for k in range(K):
+            fed.append(outs[-1] + self.rpe.weight[k])
+            outs.append(bb.encode(inputs, torch.stack(fed, 1))[:, -1])
+        return torch.stack(outs, 1)
+
+    def compute_loss(self, inputs, targets):
+        logits = self.backbone.item_logits(self.reason(inputs)).float()          # [B, S, N]
+        B, S, N = logits.shape
+        rec = F.cross_entropy(logits.reshape(B * S, N), (targets - 1).repeat_interleave(S))
+        logp = F.log_softmax(logits, -1)
+        i, j = torch.triu_indices(S, S, 1)
+        kl = (logp[:, i].exp() * (logp[:, i] - logp[:, j])).sum(-1).mean()
+        loss = rec - self.cfg.kl_weight * kl
+        return loss, {"loss": loss.item()}
+
+
 def before(model):
     old = copy.deepcopy(model)
     for name, mod in list(old.named_modules()):
@@ -62,12 +89,16 @@ def before(model):
                 setattr(mod, child_name, RandDropout(child.p))
     if isinstance(old, NextItemModel):
         old = FullEncode(old.backbone)
+    if isinstance(old, ReaRec):
+        slow = AutogradERL(old.backbone, old.cfg)
+        slow.load_state_dict(old.state_dict())
+        old = slow
     return old
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["sasrec", "hstu"])
+    ap.add_argument("model", choices=["sasrec", "hstu", "rearec-erl"])
     ap.add_argument("--dataset", default="beauty")
     ap.add_argument("--batches", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
