@@ -21,7 +21,7 @@ import torch
 from .config import RunConfig
 from .evaluate import timed_evaluate, trim_padding
 from .registry import make_config, with_module
-from .results import read_record, results_dir, write_record
+from .results import module_setting, read_record, results_dir, write_record
 from .runner import build_for, get_dataset
 from .train import _sync, epoch_batches
 from .utils import configure_torch, pick_device
@@ -81,8 +81,12 @@ def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool 
 
 
 def relative_table(records: list[dict], baseline_label: str):
-    """One row per record: ms/batch and inference seconds, and both as multiples of ``baseline_label``'s."""
-    rows = [{"label": r["label"], "dataset": r["config"]["dataset"], "train_ms_per_batch": r["timing"]["train_ms_per_batch"],
+    """One row per record: ms/batch and inference seconds, and both as multiples of ``baseline_label``'s; ``R`` and
+    ``G`` are the DiffuReason rows' reasoning steps and policy samples (from the stored config; empty for the
+    backbone)."""
+    rows = [{"label": r["label"], "dataset": r["config"]["dataset"],
+             "R": module_setting(r, "reasoning_steps"), "G": module_setting(r, "group_size"),
+             "train_ms_per_batch": r["timing"]["train_ms_per_batch"],
              "eval_seconds": r["timing"]["eval_seconds"], "device": r["env"].get("device", "")} for r in records]
     df = pd.DataFrame(rows)
     if not len(df):

@@ -132,6 +132,12 @@ def unfinished_runs(experiment: str | None = None, root: str | Path | None = Non
     return out
 
 
+def module_setting(record: dict, field: str):
+    """A DiffuReason module setting of a run record, read from its stored config (``None`` for a model without
+    the module): how tables get R, G, alpha, beta without parsing labels."""
+    return (record["config"]["model_config"].get("module") or {}).get(field)
+
+
 def records_frame(records: list[dict], split: str = "test"):
     """Flatten records into a pandas DataFrame: one row per run with label, dataset, seed, metrics, timing."""
     rows = []

@@ -4,7 +4,9 @@ import dataclasses
 from drlib import cli
 from drlib.diffureason.ablations import ABLATIONS
 from drlib.experiments import ablation_configs, collect, sensitivity_configs
-from drlib.results import result_path, write_record
+from drlib.efficiency import relative_table
+from drlib.registry import make_config
+from drlib.results import module_setting, result_path, write_record
 
 EMPTY = {"metrics": {"valid": {}, "test": {}}}
 
@@ -71,3 +73,16 @@ def test_collect_reuses_a_table3_run_for_the_same_sensitivity_setting(tmp_result
     assert r1.config_hash == row.config_hash and r1.experiment != row.experiment
     found, missing = collect([r1])
     assert [r["label"] for r in found] == ["reasoning_steps=1"] and not missing
+
+
+def test_module_settings_come_from_the_stored_config(tmp_results):
+    """Tables read R, G, alpha ... from each record's config, never from its label."""
+    (cfg,) = sensitivity_configs("synthetic", "smoke", 0, alphas=(0.5,), betas=(), reasoning_steps=(),
+                                 group_sizes=())["alpha"]
+    rec = _store(dataclasses.replace(cfg, variant="a label that says nothing"))
+    assert module_setting(rec, "alpha") == 0.5 and module_setting(rec, "group_size") == cfg.model.module.group_size
+    base = _store(make_config("sasrec", "synthetic", "smoke", 0))
+    assert module_setting(base, "alpha") is None
+    timing = {"timing": {"train_ms_per_batch": 2.0, "eval_seconds": 1.0}}
+    table = relative_table([{**base, **timing}, {**rec, **timing}], base["label"])
+    assert table.R.isna().tolist() == [True, False] and table.G.iloc[1] == cfg.model.module.group_size
