@@ -426,3 +426,9 @@ def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
     assert seen["cfg"].dataset == "beauty"
     with pytest.raises(ValueError, match="cover 6 items"):
         default_codes("beauty", 9, source)
+
+
+def test_hstu_refuses_a_head_count_that_does_not_divide_its_width():
+    assert HSTUConfig.from_backbone_kwargs({"d_model": 50, "n_heads": 5}).n_heads == 5
+    with pytest.raises(ValueError, match="n_heads=4 does not divide d_model=50"):
+        HSTUConfig.from_backbone_kwargs({"d_model": 50, "n_heads": 4})
