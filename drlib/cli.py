@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -36,6 +38,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-path", default=None, help="file or folder with the data (else $DRLIB_DATA, "
                    "../shared/data, then the user cache)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="store records under DIR (default: $DRLIB_RESULTS, else results/ of this checkout, else "
+                        "./results)")
     p.add_argument("--experiment", default=None,
                    help="results/<experiment>/ folder (default: main, or ablation with --ablation)")
     p.add_argument("--ablation", default=None, metavar="ROW",
@@ -129,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this dataset (default: all)")
     r.add_argument("--profile", default="cpu", choices=PROFILES, help="only this profile (default: cpu)")
     r.add_argument("--split", default="test", choices=("test", "valid"), help="summary table's split (default: test)")
+    r.add_argument("--results", default=None, metavar="DIR", help="read records from DIR (default as for train)")
 
     u = sub.add_parser("runs", help="list unfinished trainings (checkpoints in runs/) and how far they got",
                        description="Each training checkpoints to runs/<experiment>/<run-id>/checkpoint.pt after every "
@@ -180,6 +186,8 @@ def configs_from_args(args: argparse.Namespace) -> list:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if getattr(args, "results", None):
+        os.environ["DRLIB_RESULTS"] = str(Path(args.results).resolve())
     try:
         if args.cmd == "datasets":
             return _datasets(args)

@@ -16,15 +16,24 @@ import pandas as pd
 import torch
 
 from .config import stored_config_hash
-from .utils import REPO_ROOT, atomic_write_json, env_info
+from .utils import IN_CHECKOUT, REPO_ROOT, atomic_write_json, env_info, user_cache
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get("DRLIB_RESULTS", REPO_ROOT / "results"))
+    """Where records go: ``$DRLIB_RESULTS`` (``--results DIR`` sets it); else ``results/`` of this checkout when
+    drlib runs from one (the records the book reads); else ``./results`` of the current folder (an installed
+    drlib never writes into its install location)."""
+    if os.environ.get("DRLIB_RESULTS"):
+        return Path(os.environ["DRLIB_RESULTS"])
+    return REPO_ROOT / "results" if IN_CHECKOUT else Path.cwd() / "results"
 
 
 def runs_dir() -> Path:
-    return Path(os.environ.get("DRLIB_RUNS", REPO_ROOT / "runs"))
+    """Where checkpoints and kept weights go: ``$DRLIB_RUNS``; else ``runs/`` of this checkout; else
+    ``runs/`` of the user cache (:func:`drlib.utils.user_cache`)."""
+    if os.environ.get("DRLIB_RUNS"):
+        return Path(os.environ["DRLIB_RUNS"])
+    return REPO_ROOT / "runs" if IN_CHECKOUT else user_cache() / "runs"
 
 
 def result_path(cfg, root: str | Path | None = None) -> Path:

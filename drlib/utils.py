@@ -15,6 +15,13 @@ import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# drlib runs from a checkout of this repository (its stored results are the book's), not from an installed copy
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir()
+
+
+def user_cache() -> Path:
+    """``$DRLIB_CACHE``, else ``~/.cache/drlib``: downloaded data, and the checkpoints of an installed drlib."""
+    return Path(os.environ.get("DRLIB_CACHE", Path.home() / ".cache" / "drlib"))
 
 
 def seed_everything(seed: int) -> None:

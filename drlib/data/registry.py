@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .readers import DataFormatError, build_sequences, RAW_READERS, read_inter_json, read_s3rec_txt
-from ..utils import REPO_ROOT
+from ..utils import REPO_ROOT, user_cache
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("DRLIB_CACHE", Path.home() / ".cache" / "drlib"))
+    return user_cache()
 
 
 def sha256_of(path: Path) -> str:
