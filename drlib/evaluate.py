@@ -46,15 +46,20 @@ def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: Sequence[int] = (5,
 
 
 def mask_scores(scores: torch.Tensor, split: EvalSplit, rows: np.ndarray, mask_history: bool = True) -> torch.Tensor:
-    """In place and returned: the padding column and (if ``mask_history``) each user's seen items set to ``-inf``.
+    """In place and returned: the padding column and (if ``mask_history``) each user's seen items set to ``-inf``,
+    except the user's target: a target the user has seen before (repeat consumption) keeps its score, so it is
+    never masked out of its own ranking (the shipped datasets have no repeats, where this changes nothing).
 
     ``scores`` ``[B, N]`` or ``[B, S, N]`` (``S`` latents per user); row ``b`` belongs to user ``rows[b]`` of
     ``split``. The evaluation's masking, shared by the probes and the explorer so their ranks match the metrics.
     """
     scores[..., 0] = float("-inf")
     if mask_history:
-        br, items = split.history_pairs(np.asarray(rows))
+        rows = np.asarray(rows)
+        br, items = split.history_pairs(rows)
         dev = scores.device
+        repeat = items == split.targets[rows][br]                    # a history item equal to the row's target
+        br, items = br[~repeat], items[~repeat]
         scores[torch.from_numpy(br).to(dev), ..., torch.from_numpy(items).to(dev)] = float("-inf")
     return scores
 

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import torch
 
-from drlib.data import make_synthetic, split_leave_one_out
-from drlib.evaluate import compute_ranks, metrics_from_ranks, target_ranks
+from drlib.data import make_synthetic, split_leave_one_out, table1_stats
+from drlib.evaluate import compute_ranks, mask_scores, metrics_from_ranks, target_ranks
 
 
 def brute_force(scores: np.ndarray, targets: np.ndarray, ks=(5, 10)):
@@ -58,3 +58,22 @@ def test_compute_ranks_masks_full_history_and_is_batch_invariant():
         assert r1[u] == int((s >= s[t]).sum()) - 1
     r3 = compute_ranks(score_fn, ds.test, mask_history=False)
     assert (r3 >= r1).all() and (r3 > r1).any()
+
+
+def test_a_repeated_target_is_never_masked_out_of_its_own_ranking():
+    """Repeat consumption: a user whose target is an item of their history. Masking the history hides every other
+    seen item but not the target; without that rule the target would get the worst rank whatever the model."""
+    seqs = [[1, 2, 3, 2, 4, 2], [5, 6, 7, 8, 9, 10]]          # user 0 comes back to item 2 for its test target
+    ds = split_leave_one_out("repeats", seqs, max_len=5, n_items=10)
+    assert ds.test.targets.tolist() == [2, 10]
+    assert table1_stats(seqs)["repeat_share"] == 2 / 12
+    assert table1_stats([[1, 2, 3], [3, 4, 5]])["repeat_share"] == 0.0
+    scores = torch.arange(11, dtype=torch.float32).repeat(2, 1)          # the higher the id, the better
+    masked = mask_scores(scores.clone(), ds.test, np.arange(2))
+    assert masked[0, 2] == 2 and torch.isinf(masked[0, [1, 3, 4]]).all()   # the target keeps its score
+    assert torch.isinf(masked[1, [5, 6, 7, 8, 9]]).all() and masked[1, 10] == 10
+    ranks = compute_ranks(lambda x: torch.arange(11, dtype=torch.float32).repeat(len(x), 1), ds.test)
+    assert ranks.tolist() == [6, 0]          # user 0: the unseen items 5..10 score higher; 1, 3, 4 are masked
+    hidden = masked.clone()
+    hidden[0, 2] = float("-inf")              # the old rule: the target masked with the rest of the history
+    assert target_ranks(hidden, torch.from_numpy(ds.test.targets))[0] == 10   # the worst rank, whatever the model

@@ -7,13 +7,17 @@ from .split import SeqDataset
 
 
 def table1_stats(seqs: list) -> dict:
-    """``#Users``, ``#Items``, ``#Interactions`` and ``AvgLen`` as in Table 1 (over the full sequences)."""
+    """``#Users``, ``#Items``, ``#Interactions`` and ``AvgLen`` as in Table 1 (over the full sequences), and
+    ``repeat_share``: the share of interactions with an item the user had already interacted with (0 on the
+    shipped datasets; where it is not, masking the history at evaluation never hides the target itself, see
+    :func:`drlib.evaluate.mask_scores`)."""
     n_inter = int(sum(len(s) for s in seqs))
     items = np.unique(np.concatenate([np.asarray(s) for s in seqs]))
+    repeats = int(sum(len(s) - len(np.unique(np.asarray(s))) for s in seqs))
     return {"users": len(seqs), "items": int(len(items)), "interactions": n_inter,
             "avg_len": n_inter / len(seqs), "min_len": int(min(len(s) for s in seqs)),
             "max_len": int(max(len(s) for s in seqs)),
-            "density": n_inter / (len(seqs) * len(items))}
+            "density": n_inter / (len(seqs) * len(items)), "repeat_share": repeats / n_inter}
 
 
 def user_groups(ds: SeqDataset, n_groups: int = 4) -> np.ndarray:
