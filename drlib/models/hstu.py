@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from .layers import Block, Dropout, init_weights
 from .sasrec import SASRecConfig
-from .sid_base import SIDRecommender, check_common_settings, default_codes
+from .sid_base import SIDRecommender, build_sid_model, check_common_settings
 
 
 @dataclass(frozen=True)
@@ -264,11 +264,8 @@ class HSTU(SIDRecommender):
 
 def build_hstu(cfg: HSTUConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
                item_table=None) -> HSTU:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.models.sid_base.default_codes` of ``cfg.dataset`` (with
-    ``item_table`` for SIDs built from a trained model's item embeddings)."""
-    if codes is None:
-        codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)
-    return HSTU(cfg, n_items, max_len, codes)
+    """Registry builder (:func:`~drlib.models.sid_base.build_sid_model`)."""
+    return build_sid_model(HSTU, cfg, n_items, max_len, codes, item_table)
 
 
 __all__ = ["HSTU", "HSTUConfig", "HSTU_HEADS", "HSTULayer", "SIDDecoder", "build_hstu"]

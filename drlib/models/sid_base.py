@@ -244,3 +244,12 @@ class SIDRecommender(Recommender):
 
 __all__ = ["SIDRecommender", "SID_SOURCES", "check_codes", "default_codes", "random_codes", "sid_recommender",
            "strictly_decreasing"]
+
+
+def build_sid_model(cls, cfg, n_items: int, max_len: int, codes: torch.Tensor | None = None, item_table=None):
+    """The registry builder of a SID model ``cls(cfg, n_items, max_len, codes)``: ``codes=None`` ->
+    :func:`default_codes` of ``cfg.dataset`` (with ``item_table`` for SIDs built from a trained model's item
+    embeddings)."""
+    if codes is None:
+        codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)
+    return cls(cfg, n_items, max_len, codes)

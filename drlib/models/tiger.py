@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .layers import Dropout, init_weights
-from .sid_base import SIDRecommender, check_common_settings, default_codes
+from .sid_base import SIDRecommender, build_sid_model, check_common_settings
 
 
 @dataclass(frozen=True)
@@ -349,11 +349,8 @@ class _CachedDecoder:
 
 def build_tiger(cfg: TIGERConfig, n_items: int, max_len: int, codes: torch.Tensor | None = None,
                item_table=None) -> TIGER:
-    """Registry builder. ``codes=None`` -> :func:`~drlib.models.sid_base.default_codes` of ``cfg.dataset`` (with
-    ``item_table`` for SIDs built from a trained model's item embeddings)."""
-    if codes is None:
-        codes = default_codes(cfg.dataset, n_items, cfg.sid_source, item_table)
-    return TIGER(cfg, n_items, max_len, codes)
+    """Registry builder (:func:`~drlib.models.sid_base.build_sid_model`)."""
+    return build_sid_model(TIGER, cfg, n_items, max_len, codes, item_table)
 
 
 __all__ = ["TIGER", "TIGERConfig", "build_tiger", "relative_bucket"]
