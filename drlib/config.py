@@ -26,12 +26,21 @@ PROFILES = ("smoke", "cpu", "paper")
 class DataConfig:
     dataset: str = "beauty"
     max_len: int = 20              # histories truncated to the most recent 20 items (Sec. 4.1)
-    path: str | None = None        # explicit data location; not part of the hash
+    path: str | None = None        # explicit data location (your file's path); not part of the hash
     verify: bool = True            # check sha256 of registered files; not part of the hash
+    # your own file (drlib.data.register_dataset / --data-file fills these); hashed only when set, so the
+    # benchmarks' hashes stay as they were and two different files never share a run id
+    file_sha256: str | None = None
+    file_format: str | None = None
+    file_kcore: int | None = None
+    file_min_rating: float | None = None
 
     def __post_init__(self):
         if self.max_len < 1:
             raise ValueError(f"data.max_len must be >= 1, got {self.max_len}")
+        if self.file_sha256 is not None and (self.path is None or self.file_format is None):
+            raise ValueError("data.file_sha256 describes your own file: data.path and data.file_format must be set "
+                             "with it (drlib.data.register_dataset or --data-file fills them)")
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,40 @@ class RunConfig:
         return f"{self.model_name}-{self.data.dataset}-{self.profile}-seed{self.seed}-{self.config_hash[:10]}"
 
 
+# Settings added after records were stored, with the value that reproduces the behaviour from before they
+# existed: at that value a setting is left out of the hash, so those records keep their ids (and a record stored
+# without the field rebuilds). Keyed by the path under the model config.
+HASH_NEUTRAL: dict[tuple[str, ...], dict[str, object]] = {
+    ("module",): {"align_scope": "all", "logp_reduction": "sum", "rollouts": 0, "backbone_weight": 0.0,
+                  "init_noise": 1.0, "sample_scale": 1.0},
+}
+
+
+def _drop_neutral(model: dict) -> dict:
+    model = dict(model)
+    for path, neutral in HASH_NEUTRAL.items():
+        parent, node = None, model
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                node = None
+                break
+            parent, node = node, node[key]
+        if isinstance(node, dict):
+            parent[path[-1]] = {k: v for k, v in node.items() if not (k in neutral and v == neutral[k])}
+    return model
+
+
 def hash_layout(config: dict) -> dict:
     """A stored run config (``RunConfig.to_dict()``, a record's ``config``) -> the dict its hash is taken of.
 
     The layout is kept stable so stored results keep their ids: the model's settings under ``"model"`` (the
     registry name enters through those settings' structure and through the run id); the data location, the
-    device and the thread count are left out."""
+    device and the thread count are left out, and so are later settings at their neutral value
+    (:data:`HASH_NEUTRAL`)."""
     d = dict(config)
-    d["model"] = d.pop("model_config")
-    d["data"] = {k: v for k, v in d["data"].items() if k not in ("path", "verify")}
+    d["model"] = _drop_neutral(d.pop("model_config"))
+    d["data"] = {k: v for k, v in d["data"].items()      # data.file_*: only for your own file, when set
+                 if k not in ("path", "verify") and not (k.startswith("file_") and v is None)}
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads")}
     return d
 

@@ -1,6 +1,7 @@
 """Small shared helpers: seeding, device choice, atomic file writes, environment info."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,6 +23,17 @@ IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "noteboo
 def user_cache() -> Path:
     """``$DRLIB_CACHE``, else ``~/.cache/drlib``: downloaded data, and the checkpoints of an installed drlib."""
     return Path(os.environ.get("DRLIB_CACHE", Path.home() / ".cache" / "drlib"))
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Run ``module`` in eval mode (no dropout) inside the block, then restore its train/eval mode."""
+    was = module.training
+    module.train(False)
+    try:
+        yield module
+    finally:
+        module.train(was)
 
 
 def seed_everything(seed: int) -> None:

@@ -50,7 +50,6 @@ Common to both:
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -61,6 +60,7 @@ from ..sid import constrained_beam_search
 from ..models.hstu import HSTU
 from ..models.sid_base import SIDRecommender
 from ..models.tiger import TIGER
+from ..utils import eval_mode
 
 SUPPORTED_REWARDS = ("hit@1",)
 
@@ -70,16 +70,6 @@ def check_reward(kind: str) -> None:
     if kind not in SUPPORTED_REWARDS:
         raise ValueError(f"reward {kind!r} is not supported on a Semantic-ID backbone (DiffuReason-H / -T); "
                          f"supported: {', '.join(SUPPORTED_REWARDS)} (the greedily decoded item is the target)")
-
-
-@contextlib.contextmanager
-def _eval_mode(module: nn.Module):
-    was = module.training
-    module.train(False)
-    try:
-        yield module
-    finally:
-        module.train(was)
 
 
 class SIDReasoningBackbone(Backbone):
@@ -132,13 +122,17 @@ class SIDReasoningBackbone(Backbone):
     def latent_loss(self, state, latent, targets):
         return self.sid.sid_loss(self.context(state, latent), targets)[0]
 
+    def backbone_loss(self, state, H, targets):
+        """The backbone's own SID cross-entropy from its own context (``state``: HSTU's ``h_L``, TIGER's memory)."""
+        return self.sid.sid_loss(state, targets)[0]
+
     @torch.no_grad()
     def latent_rewards(self, state, z, targets, kind="hit@1"):
         check_reward(kind)
         B, G, _ = z.shape
         tgt = targets.to(z.device).repeat_interleave(G)                          # [B*G]
         codes = self.sid.codes[tgt]                                               # [B*G, Lc]
-        with _eval_mode(self.sid):
+        with eval_mode(self.sid):
             logits = self.sample_level_logits(state, z, codes)
         trie = self.sid.device_trie()
         node = torch.zeros_like(tgt)

@@ -46,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models.base import Backbone, Recommender
+from ..utils import eval_mode
 from .denoiser import Denoiser
 from .policy import gaussian_log_density, group_advantages, grpo_loss
 from .reasoner import AttentionPooling, LatentReasoner
@@ -72,6 +73,17 @@ class DiffuReasonSettings:
     reward: str = "hit@1"           # Eq. 9 (paper); "hit@K" or "mrr" (1/rank of the target, dense) as options
     kl_weight: float = 0.0          # "with KL" (Table 3): 0.1; reference = the model at the start of the epoch
     two_stage_epochs: int = 0       # "with Two-stage": epochs of MSE pre-training before RL fine-tuning; 0 = off
+    # Readings of the paper (the issue on DiffuReason's readings; the reproduction notes quote what each reads).
+    # The defaults are the behaviour before these switches existed and are left out of the config hash
+    # (config.HASH_NEUTRAL), so older records keep their ids.
+    align_scope: str = "all"        # "all": L_align's gradient reaches every parameter; "refinement": only the
+                                    # reasoner, pooling and denoiser (backbone and item table get none of it)
+    logp_reduction: str = "sum"     # Eq. 20's log-density over the d coordinates: "sum" (literal) or "mean"
+    rollouts: int = 0               # A.1: 0 = mu is the prediction; k >= 1 = mu re-enters the backbone as an
+                                    # extra input token, k chained passes, prediction and reward from its output
+    backbone_weight: float = 0.0    # weight of the backbone's own CE on h_L beside L_rec (0 = off)
+    init_noise: float = 1.0         # scale of Eq. 3's N(0, I) at training (inference starts from tau_R: 0)
+    sample_scale: float = 1.0       # the policy is N(mu, (sample_scale * sigma)^2) (Eq. 6, 18; 1 = literal)
 
     def __post_init__(self):
         if self.reasoning_steps < 1 or self.diffusion_steps < 1 or self.group_size < 2:
@@ -84,6 +96,12 @@ class DiffuReasonSettings:
             raise ValueError("kl_weight and two_stage_epochs act on the RL term; they make no sense with beta=0")
         if self.diff_reduction not in ("mean", "sum"):
             raise ValueError(f"diff_reduction must be 'mean' or 'sum', got {self.diff_reduction!r}")
+        if self.align_scope not in ("all", "refinement"):
+            raise ValueError(f"align_scope must be 'all' or 'refinement', got {self.align_scope!r}")
+        if self.logp_reduction not in ("sum", "mean"):
+            raise ValueError(f"logp_reduction must be 'sum' or 'mean', got {self.logp_reduction!r}")
+        if self.rollouts < 0 or self.backbone_weight < 0 or self.init_noise < 0 or not self.sample_scale > 0:
+            raise ValueError(f"rollouts, backbone_weight and init_noise must be >= 0 and sample_scale > 0: {self}")
         if self.reward != "mrr" and not (self.reward.startswith("hit@") and self.reward[4:].isdigit()
                                          and int(self.reward[4:]) >= 1):
             raise ValueError(f"reward must be 'hit@K' (K >= 1) or 'mrr', got {self.reward!r}")
@@ -116,6 +134,9 @@ class DiffuReason(Recommender):
             self.register_buffer("noise_scale", torch.sqrt(1 - self.schedule.alpha_bars()).float(), persistent=False)
         else:
             self.sigma_head = nn.Linear(d, d)   # w/o Diffusion: mu = c, sigma from c
+        if cfg.rollouts > 0 and type(backbone).rollout is Backbone.rollout:
+            raise ValueError(f"model.module.rollouts={cfg.rollouts}: {type(backbone).__name__} cannot read extra "
+                             "input tokens; the rollout reading (Appendix A.1) is for SASRec (diffureason-s)")
         self._epoch = 0
         object.__setattr__(self, "_reference", None)   # not a submodule: never saved, rebuilt every epoch
 
@@ -157,10 +178,11 @@ class DiffuReason(Recommender):
         c, weights = self.pool(tau)
         if not self.cfg.use_diffusion:
             sigma = (F.softplus(self.sigma_head(c)) + 1e-5).clamp(Denoiser.SIGMA_MIN, Denoiser.SIGMA_MAX)
-            return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": c, "sigma": sigma}
+            return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": c, "sigma": sigma,
+                    "pred": self.readout(inputs, c[:, None])[:, 0]}
         x = tau[:, -1]
-        if self.training:
-            x = x + torch.randn_like(x)                                 # Eq. 3 (inference: the noise's mean, 0)
+        if self.training and self.cfg.init_noise > 0:
+            x = x + self.cfg.init_noise * torch.randn_like(x)          # Eq. 3 (inference: the noise's mean, 0)
         for t in self.schedule.timesteps():
             mu, sigma = self.denoiser(x, torch.full((1,), t, device=inputs.device), c)   # t broadcasts
             if self.training and t > 1:
@@ -168,12 +190,34 @@ class DiffuReason(Recommender):
                 x = mu + k * sigma * torch.randn_like(mu)
             else:
                 x = mu
-        return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": mu, "sigma": sigma}
+        return {"H": H, "state": state, "tau": tau, "c": c, "pool_weights": weights, "mu": mu, "sigma": sigma,
+                "pred": self.readout(inputs, mu[:, None])[:, 0]}
+
+    def readout(self, inputs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The latent that is scored, for refined latents ``z [B, G, d]`` -> ``[B, G, d]``.
+
+        ``rollouts = 0``: ``z`` itself. ``rollouts = k`` (Appendix A.1's reading for SASRec): ``z`` re-enters the
+        backbone as an extra input token (:meth:`Backbone.latent_token`) after the history; the backbone's output
+        there is the prediction; each further rollout appends that output and reads the backbone again
+        (:meth:`Backbone.rollout`, each of the ``G`` latents on its own)."""
+        if self.cfg.rollouts == 0:
+            return z
+        tokens = self.backbone.latent_token(z)[:, :, None]                     # [B, G, 1, d]
+        for r in range(self.cfg.rollouts):
+            y = self.backbone.rollout(inputs, tokens)                           # [B, G, d]
+            tokens = torch.cat([tokens, y[:, :, None]], 2)
+        return y
+
+    def refinement_parameters(self) -> list[nn.Parameter]:
+        """The reasoner, the pooling and the denoiser (or the ``sigma_head`` of "w/o Diffusion"): the parameters
+        ``align_scope="refinement"`` lets L_align update."""
+        head = self.denoiser if self.cfg.use_diffusion else self.sigma_head
+        return [p for m in (self.reasoner, self.pool, head) for p in m.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ Recommender interface
     def full_scores(self, inputs: torch.Tensor) -> torch.Tensor:
         out = self.trajectory(inputs)
-        return self.backbone.latent_scores(out["state"], out["mu"])
+        return self.backbone.latent_scores(out["state"], out["pred"])
 
     def loss_terms(self, inputs, targets):
         """The terms of Eq. 12 for a batch, unweighted, with their weights.
@@ -188,7 +232,7 @@ class DiffuReason(Recommender):
         rng = _rng_state(inputs.device)
         out = self.trajectory(inputs)
         mu, sigma = out["mu"], out["sigma"]
-        l_rec = self.backbone.latent_loss(out["state"], mu, targets)            # Eq. 13
+        l_rec = self.backbone.latent_loss(out["state"], out["pred"], targets)   # Eq. 13
         v_target = self.backbone.target_latent(targets).detach()
         sq = (mu - v_target) ** 2                                              # Eq. 7
         l_diff = sq.mean() if cfg.diff_reduction == "mean" else sq.sum(-1).mean()
@@ -196,13 +240,20 @@ class DiffuReason(Recommender):
         terms = {"rec": l_rec, "diff": l_diff}
         weights = {"rec": 1.0, "diff": 0.0 if two_stage_rl else cfg.alpha}
         logs = {"rec": l_rec.item(), "diff": l_diff.item()}
+        if cfg.backbone_weight > 0:
+            l_bb = self.backbone.backbone_loss(out["state"], out["H"], targets)
+            terms["backbone"], weights["backbone"] = l_bb, cfg.backbone_weight
+            logs["backbone"] = l_bb.item()
         if rl:
+            pol_sigma = cfg.sample_scale * sigma                                # the policy's std (Eq. 18)
             eps = torch.randn(mu.shape[0], cfg.group_size, mu.shape[1], device=mu.device, dtype=mu.dtype)
-            z = (mu.unsqueeze(1) + sigma.unsqueeze(1) * eps).detach()       # actions, Eq. 6
-            with torch.no_grad():
-                rewards = self.backbone.latent_rewards(out["state"], z, targets, cfg.reward)  # Eq. 8-9
+            z = (mu.unsqueeze(1) + pol_sigma.unsqueeze(1) * eps).detach()   # actions, Eq. 6
+            with torch.no_grad(), eval_mode(self.backbone):
+                pred = self.readout(inputs, z)                                 # rollouts: the backbone's outputs
+                rewards = self.backbone.latent_rewards(out["state"], pred, targets, cfg.reward)  # Eq. 8-9
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
-            logp = gaussian_log_density(z, mu.unsqueeze(1), sigma.unsqueeze(1))        # Eq. 20
+            logp = gaussian_log_density(z, mu.unsqueeze(1), pol_sigma.unsqueeze(1),
+                                        cfg.logp_reduction)                     # Eq. 20
             l_align, info = grpo_loss(logp, logp.detach(), adv, cfg.eps_clip)           # Eq. 11, 21
             terms["align"], weights["align"] = l_align, cfg.beta
             logs.update(align=l_align.item(), reward=rewards.mean().item(),
@@ -219,14 +270,33 @@ class DiffuReason(Recommender):
         return terms, weights, logs, out
 
     def compute_loss(self, inputs, targets):
-        """``L = L_rec + alpha L_diff + beta L_align (+ kl_weight KL)`` (Eq. 12) and the logs."""
+        """``L = L_rec + alpha L_diff + beta L_align (+ kl_weight KL) (+ backbone_weight L_bb)`` (Eq. 12), logs.
+
+        ``align_scope="refinement"``: L_align enters as a zero-valued surrogate whose gradient is L_align's on
+        :meth:`refinement_parameters` alone (:func:`restricted_gradient`); the logged loss is unchanged."""
         terms, weights, logs, _ = self.loss_terms(inputs, targets)
         loss = terms["rec"] + weights["diff"] * terms["diff"]
-        for k in ("align", "kl"):
+        for k in ("align", "kl", "backbone"):
             if k in terms:
-                loss = loss + weights[k] * terms[k]
-        logs["loss"] = loss.item()
+                term = terms[k]
+                if k == "align" and self.cfg.align_scope == "refinement":
+                    term = restricted_gradient(term, self.refinement_parameters())
+                    logs["loss_offset"] = terms[k].item()              # the surrogate's value is 0
+                loss = loss + weights[k] * term
+        logs["loss"] = loss.item() + weights.get("align", 0.0) * logs.pop("loss_offset", 0.0)
         return loss, logs
+
+
+def restricted_gradient(loss: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    """A scalar equal to 0 whose gradient is ``d loss / d params`` on ``params`` and zero everywhere else: the
+    term's backward pass reaches only ``params`` (the graph of ``loss`` is kept for the other terms)."""
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    out = loss.new_zeros(())
+    for p, g in zip(params, grads):
+        if g is not None:
+            s = (p * g).sum()
+            out = out + (s - s.detach())
+    return out
 
 
 def _cuda_devices(device: torch.device) -> list:

@@ -9,13 +9,20 @@ import math
 import torch
 
 
-def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Eq. 20: ``log N(z; mu, diag(sigma^2))`` summed over the last dimension (constant included).
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, reduction: str = "sum",
+                         ) -> torch.Tensor:
+    """Eq. 20: ``log N(z; mu, diag(sigma^2))`` summed over the last dimension (constant included);
+    ``reduction="mean"`` divides it by ``d`` (the per-coordinate mean: a reading, not the paper's formula).
 
     ``z`` ``[..., d]``, ``mu``/``sigma`` broadcastable to it -> ``[...]``.
     """
     d = z.shape[-1]
-    return -0.5 * (((z - mu) / sigma) ** 2 + 2 * torch.log(sigma)).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    logp = -0.5 * (((z - mu) / sigma) ** 2 + 2 * torch.log(sigma)).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    if reduction == "mean":
+        return logp / d
+    if reduction != "sum":
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    return logp
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

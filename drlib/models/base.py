@@ -81,6 +81,23 @@ class Backbone(nn.Module):
         """Full-catalogue scores ``[B, N]`` of the refined latent ``[B, d]`` (the module's ``full_scores``)."""
         return self.score(latent)
 
+    def backbone_loss(self, state, H: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The backbone's own next-item loss on ``h_L = H[:, -1]`` (``H [B, S, d]`` from ``reasoning_memory``) for
+        ``targets [B]`` -> scalar: DiffuReason's optional ``backbone_weight`` term."""
+        return self.next_item_loss(H[:, -1], targets)
+
+    def latent_token(self, latent: torch.Tensor) -> torch.Tensor:
+        """A latent ``[..., d]`` (in the item table's space) as an input token ``[..., d]`` (for :meth:`rollout`)."""
+        return latent
+
+    def rollout(self, inputs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens [B, G, k, d]``: ``G`` groups of ``k`` input vectors, each group appended on its own after the
+        history ``inputs [B, L]`` -> the backbone's output at each group's last token ``[B, G, d]`` (DiffuReason's
+        A.1 rollout reading, ``rollouts > 0``). Only backbones that read extra input tokens implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read extra input tokens, so DiffuReason's "
+                                  "rollout reading (model.module.rollouts > 0) is not available on it; use "
+                                  "SASRec (diffureason-s) or rollouts=0")
+
 
 
 class Recommender(nn.Module):

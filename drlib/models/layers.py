@@ -77,18 +77,25 @@ class SelfAttention(nn.Module):
         """``x`` ``[B, L, d]``, ``mask`` ``[B, 1, L, L]`` -> ``[B, L, d]``; ``last_only``: the queries of the last
         position only -> ``[B, 1, d]`` (keys and values of every position; the q rows of ``qkv`` are applied to the
         last position alone)."""
+        if last_only:
+            return self.tail(x, mask[:, :, -1:], 1)
         B, L, d = x.shape
         h, dh = self.n_heads, d // self.n_heads
-        if last_only:
-            q = F.linear(x[:, -1:], self.qkv.weight[:d], self.qkv.bias[:d]).view(B, 1, h, dh).transpose(1, 2)
-            k, v = F.linear(x, self.qkv.weight[d:], self.qkv.bias[d:]).view(B, L, 2, h, dh).permute(2, 0, 3, 1, 4)
-            mask, Lq = mask[:, :, -1:], 1
-        else:
-            q, k, v = self.qkv(x).view(B, L, 3, h, dh).permute(2, 0, 3, 1, 4)
-            Lq = L
+        q, k, v = self.qkv(x).view(B, L, 3, h, dh).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, Lq, d))
+        return self.proj(y.transpose(1, 2).reshape(B, L, d))
+
+    def tail(self, x: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
+        """The queries of the last ``n`` positions only: ``x [B, L, d]``, ``mask [B, 1, n, L]`` (True = may attend)
+        -> ``[B, n, d]`` (keys and values of every position)."""
+        B, L, d = x.shape
+        h, dh = self.n_heads, d // self.n_heads
+        q = F.linear(x[:, -n:], self.qkv.weight[:d], self.qkv.bias[:d]).view(B, n, h, dh).transpose(1, 2)
+        k, v = F.linear(x, self.qkv.weight[d:], self.qkv.bias[d:]).view(B, L, 2, h, dh).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, n, d))
 
 
 class Block(nn.Module):
@@ -106,6 +113,12 @@ class Block(nn.Module):
 
     def forward(self, x, mask, last_only: bool = False):
         """``x [B, L, d]`` -> ``[B, L, d]``, or ``[B, 1, d]`` (the last position) with ``last_only``."""
-        a = self.drop(self.attn(self.ln1(x), mask, last_only))
-        x = (x[:, -1:] if last_only else x) + a
+        if last_only:
+            return self.tail(x, mask[:, :, -1:], 1)
+        x = x + self.drop(self.attn(self.ln1(x), mask))
         return x + self.drop(self.ffn(self.ln2(x)))
+
+    def tail(self, x, mask, n: int):
+        """The last ``n`` positions only: ``x [B, L, d]``, ``mask [B, 1, n, L]`` -> ``[B, n, d]``."""
+        x_tail = x[:, -n:] + self.drop(self.attn.tail(self.ln1(x), mask, n))
+        return x_tail + self.drop(self.ffn(self.ln2(x_tail)))

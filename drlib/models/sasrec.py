@@ -98,5 +98,33 @@ class SASRec(Backbone):
             x = block(x, mask) * keep
         return self.ln_f(self.blocks[-1](x, mask, last_only=True))[:, 0]
 
+    def appended(self, seqs: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        """``G`` independent continuations of each history: ``seqs [B, L]``, ``extra [B, G, k, d]`` -> ``[B, G, d]``,
+        the output at the last of each group's ``k`` extra tokens. Group ``g`` sees the history and its own tokens
+        (causally), never another group's: equal to ``encode_last(seqs, extra[:, g])`` for every ``g`` (up to float
+        rounding), but the history goes through the blocks once for all ``G`` groups (no item attends to an extra
+        token, so the history's states do not depend on them)."""
+        B, L = seqs.shape
+        _, G, k, d = extra.shape
+        n = G * k
+        x, keep = self.embed(seqs)
+        hist_mask = causal_padding_mask(seqs)
+        z = self.emb_drop(extra.reshape(B, n, d))
+        group = torch.arange(n, device=seqs.device) // k
+        own = (group[:, None] == group[None]) & torch.ones(n, n, dtype=torch.bool, device=seqs.device).tril()
+        mask = torch.cat([(seqs != 0)[:, None, :].expand(B, n, L), own[None].expand(B, n, n)], -1)[:, None]
+        for block in self.blocks:
+            z = block.tail(torch.cat([x, z], 1), mask, n)
+            x = block(x, hist_mask) * keep
+        return self.ln_f(z.view(B, G, k, d)[:, :, -1])
+
+    # ------------------------------------------------------------------ DiffuReason's rollout reading
+    def latent_token(self, latent: torch.Tensor) -> torch.Tensor:
+        """A latent in the item table's space enters as an item does: ``* sqrt(d)`` with ``scale_emb``."""
+        return latent * math.sqrt(self.d_model) if self.cfg.scale_emb else latent
+
+    def rollout(self, inputs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.appended(inputs, tokens)
+
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight

@@ -1,0 +1,209 @@
+"""The readings of the paper as switches of the DiffuReason module (model.module.*): each is checked on what the
+module computes, not only on its config value. Tiny SASRec, one thread; ``reward="mrr"`` where a test needs
+L_align to carry a gradient (Hit@1 of an untrained model is almost always 0, so its advantages vanish)."""
+import dataclasses
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from drlib.config import HASH_NEUTRAL, stored_config_hash
+from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
+from drlib.models import SASRec, SASRecConfig
+from drlib.registry import build_model, make_config, with_module
+
+X = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 5, 6, 7, 8, 9], [0, 0, 0, 0, 3, 9], [1, 2, 3, 4, 5, 6]])
+Y = torch.tensor([5, 10, 11, 7])
+
+
+def _sasrec(dropout=0.1):
+    torch.manual_seed(0)
+    return SASRec(SASRecConfig(d_model=16, n_layers=2, n_heads=2, d_ff=16, dropout=dropout), n_items=30, max_len=6)
+
+
+def _model(dropout=0.1, **kw):
+    bb = _sasrec(dropout)
+    kw = {"diffusion_steps": 4, "group_size": 4, "reward": "mrr", **kw}
+    return DiffuReason(bb, DiffuReasonSettings(**kw))
+
+
+def _grads(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
+
+
+def _seeded_loss(model, seed=3):
+    torch.manual_seed(seed)
+    return model.compute_loss(X, Y)
+
+
+# --------------------------------------------------------------------------- SASRec's appended tokens
+def test_appended_groups_equal_separate_continuations_and_do_not_see_each_other():
+    bb = _sasrec().eval()
+    torch.manual_seed(1)
+    extra = torch.randn(4, 3, 2, 16)                       # B=4, G=3 groups of k=2 tokens
+    out = bb.appended(X, extra)
+    assert out.shape == (4, 3, 16)
+    for g in range(3):
+        torch.testing.assert_close(out[:, g], bb.encode_last(X, extra[:, g]), rtol=1e-5, atol=1e-5)
+    other = extra.clone()
+    other[:, 1:] = torch.randn_like(other[:, 1:])          # change groups 1 and 2 only
+    torch.testing.assert_close(bb.appended(X, other)[:, 0], out[:, 0], rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(bb.appended(X, other)[:, 1], out[:, 1])
+
+
+# --------------------------------------------------------------------------- the config hash
+def test_new_settings_at_their_neutral_value_leave_the_hash_of_older_records_alone():
+    cfg = make_config("diffureason-s", "beauty", "cpu")
+    stored = cfg.to_dict()
+    old = dict(stored, model_config=dict(stored["model_config"], module={
+        k: v for k, v in stored["model_config"]["module"].items() if k not in HASH_NEUTRAL[("module",)]}))
+    assert stored_config_hash(old) == cfg.config_hash
+    for field, value in HASH_NEUTRAL[("module",)].items():   # the table says the dataclass defaults
+        assert getattr(DiffuReasonSettings(), field) == value, field
+    assert with_module(cfg, rollouts=1).config_hash != cfg.config_hash
+    assert with_module(cfg, logp_reduction="mean").config_hash != cfg.config_hash
+
+
+def test_bad_values_are_refused_with_the_field_name():
+    with pytest.raises(ValueError, match="align_scope"):
+        DiffuReasonSettings(align_scope="backbone")
+    with pytest.raises(ValueError, match="logp_reduction"):
+        DiffuReasonSettings(logp_reduction="max")
+    with pytest.raises(ValueError, match="sample_scale"):
+        DiffuReasonSettings(sample_scale=0.0)
+
+
+# --------------------------------------------------------------------------- where L_align's gradient goes
+def test_refinement_scope_keeps_the_alignment_gradient_out_of_the_backbone():
+    m = _model().train()
+    loss_all, logs_all = _seeded_loss(m)
+    g_all = _grads(m, loss_all)
+
+    torch.manual_seed(3)                                   # L_rec + alpha L_diff alone, same noise and masks
+    terms, weights, _, _ = m.loss_terms(X, Y)
+    g_none = _grads(m, terms["rec"] + weights["diff"] * terms["diff"])
+
+    m.cfg = dataclasses.replace(m.cfg, align_scope="refinement")
+    loss_ref, logs_ref = _seeded_loss(m)
+    g_ref = _grads(m, loss_ref)
+
+    assert logs_ref["loss"] == pytest.approx(logs_all["loss"], rel=1e-6)
+    refinement = {id(p) for p in m.refinement_parameters()}
+    names = dict(m.named_parameters())
+    backbone = [n for n in names if n.startswith("backbone.")]
+    assert any(not torch.allclose(g_all[n], g_none[n]) for n in backbone)    # "all": L_align reaches the backbone
+    for n in backbone:
+        torch.testing.assert_close(g_ref[n], g_none[n], rtol=1e-5, atol=1e-7)
+    for n, p in names.items():
+        if id(p) in refinement:
+            torch.testing.assert_close(g_ref[n], g_all[n], rtol=1e-5, atol=1e-7)
+
+
+def test_mean_log_density_divides_the_alignment_gradient_by_d():
+    m = _model().train()
+    den = list(m.denoiser.parameters())
+    out = {}
+    for red in ("sum", "mean"):
+        m.cfg = dataclasses.replace(m.cfg, logp_reduction=red)
+        torch.manual_seed(5)
+        terms, *_ = m.loss_terms(X, Y)
+        out[red] = torch.autograd.grad(terms["align"], den)
+    assert any(g.abs().sum() > 0 for g in out["sum"])
+    for a, b in zip(out["sum"], out["mean"]):
+        torch.testing.assert_close(b, a / 16, rtol=1e-4, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- the A.1 rollout reading
+@pytest.mark.parametrize("rollouts", [1, 2])
+def test_rollouts_score_the_backbone_output_at_the_appended_latent(rollouts):
+    m = _model(rollouts=rollouts).eval()
+    out = m.trajectory(X)
+    bb = m.backbone
+    tokens = [out["mu"] * math.sqrt(16)]                   # the latent enters as an item does (sqrt(d))
+    for _ in range(rollouts):
+        y = bb.encode_last(X, torch.stack(tokens, 1))
+        tokens.append(y)
+    torch.testing.assert_close(out["pred"], y, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(m.full_scores(X), bb.score(y), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out["pred"], out["mu"])
+
+
+def test_rollout_rewards_come_from_the_backbone_output_of_each_sample_in_eval_mode():
+    m = _model(rollouts=1).train()
+    seen = {}
+
+    def record(state, z, targets, kind):
+        seen["z"] = z
+        return torch.zeros(z.shape[:2])
+    m.backbone.latent_rewards = record
+    torch.manual_seed(2)
+    m.loss_terms(X, Y)
+    assert m.backbone.training                                     # restored after the rewards
+    assert seen["z"].shape == (4, 4, 16)
+    # rebuild the samples from the same draws: the last draw before the rewards is eps
+    torch.manual_seed(2)
+    out = m.trajectory(X)
+    eps = torch.randn(4, 4, 16)
+    z = (out["mu"][:, None] + out["sigma"][:, None] * eps).detach()
+    m.backbone.eval()
+    expect = torch.stack([m.backbone.encode_last(X, (z[:, g] * 4.0)[:, None]) for g in range(4)], 1)
+    torch.testing.assert_close(seen["z"], expect, rtol=1e-5, atol=1e-5)
+
+
+def test_rollouts_need_a_backbone_that_reads_extra_tokens():
+    cfg = with_module(make_config("diffureason-h", "synthetic", "smoke"), rollouts=1)
+    with pytest.raises(ValueError, match="rollout"):
+        build_model(cfg.model_name, cfg.model, 50, cfg.data.max_len)
+
+
+# --------------------------------------------------------------------------- the other switches
+def test_backbone_weight_adds_the_backbones_own_cross_entropy_on_h_L():
+    m = _model(dropout=0.0, denoiser_dropout=0.0).train()
+    loss0, _ = _seeded_loss(m)
+    m.cfg = dataclasses.replace(m.cfg, backbone_weight=0.5)
+    loss1, logs = _seeded_loss(m)
+    ce = F.cross_entropy(m.backbone.item_logits(m.backbone.encode(X)[:, -1]), Y - 1)
+    assert logs["backbone"] == pytest.approx(ce.item(), rel=1e-5)
+    assert (loss1 - loss0).item() == pytest.approx(0.5 * ce.item(), rel=1e-4)
+
+
+def test_no_initial_noise_makes_training_start_where_inference_starts():
+    m = _model(dropout=0.0, denoiser_dropout=0.0, diffusion_steps=1, init_noise=0.0)
+    for mod in m.reasoner.modules():                       # the reasoner's own dropout (0.1) off as well
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+        if isinstance(mod, torch.nn.MultiheadAttention):
+            mod.dropout = 0.0
+    train_mu = m.train().trajectory(X)["mu"]
+    torch.testing.assert_close(train_mu, m.eval().trajectory(X)["mu"])
+    m.cfg = dataclasses.replace(m.cfg, init_noise=1.0)
+    assert not torch.allclose(m.train().trajectory(X)["mu"], m.eval().trajectory(X)["mu"])
+
+
+def test_sample_scale_shrinks_the_policy_samples_around_mu():
+    m = _model().train()
+    seen = []
+    m.backbone.latent_rewards = lambda state, z, targets, kind: seen.append(z) or torch.zeros(z.shape[:2])
+    mus = []
+    for scale in (1.0, 0.25):
+        m.cfg = dataclasses.replace(m.cfg, sample_scale=scale)
+        torch.manual_seed(4)
+        _, _, _, out = m.loss_terms(X, Y)
+        mus.append(out["mu"].detach())
+    torch.testing.assert_close(seen[1] - mus[1][:, None], 0.25 * (seen[0] - mus[0][:, None]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["diffureason-h", "diffureason-t"])
+def test_backbone_loss_on_a_semantic_id_backbone_is_its_own_sid_loss(model):
+    over = ["model.backbone.head=sid"] if model == "diffureason-h" else []
+    cfg = with_module(make_config(model, "synthetic", "smoke", overrides=over), backbone_weight=1.0)
+    torch.manual_seed(0)
+    m = build_model(cfg.model_name, cfg.model, 30, 6).eval()
+    state, H, _ = m.backbone.reasoning_memory(X)
+    own, _ = m.backbone.sid.compute_loss(X, Y)
+    torch.testing.assert_close(m.backbone.backbone_loss(state, H, Y), own)
+    _, logs = m.train().compute_loss(X, Y)
+    assert logs["backbone"] > 0
