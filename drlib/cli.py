@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ import pandas as pd
 from . import registry as R
 from .book import OUT, execute_all
 from .config import PROFILES
-from .data import DATASETS, DataFormatError, dataset_names, load_sequences, table1_stats
+from .data import (DATASETS, FORMATS, DataFormatError, dataset_names, load_sequences, register_dataset,
+                   table1_stats, user_file_report)
 from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
@@ -24,9 +26,52 @@ from .sid.build import (TokenizerConfig, apply_tokenizer_overrides, build_sids, 
                         record_path, stats_table)
 
 
+OWN_DATA = f"""your own data (--data-file PATH):
+  One interaction file, read where it lies (never copied). Formats, detected from the first line when --format
+  is not given (a --format the file does not look like is an error naming the one it does):
+""" + "\n".join(f"    {k:11s} {v}" for k, v in FORMATS.items()) + """
+  A csv may use any strings as user and item ids: drlib renumbers items 1..n by first appearance. Each user's
+  interactions are sorted by timestamp, stably: equal timestamps keep their order in the file; rows repeated
+  exactly (same user, item, timestamp) count once; repeated items are kept. Every user needs 3 interactions
+  after filtering (train, validation, test). The file's sha256, format and filters enter the config hash.
+  The Semantic-ID models (hstu, tiger, diffureason-h/-t) outside --profile smoke need
+  --set model.sid_source=random (or tokenizer:<id>): your data ships no reference SIDs.
+"""
+
+
+def _data_file_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("your own data")
+    g.add_argument("--data-file", default=None, metavar="PATH",
+                   help="your interaction file (see 'your own data' below); named by --dataset NAME, else by the "
+                        "file name")
+    g.add_argument("--format", default=None, choices=list(FORMATS), help="the file's format (default: detected)")
+    g.add_argument("--kcore", type=int, default=0, metavar="K",
+                   help="drop users and items with fewer than K interactions, repeatedly (default: 0, none)")
+    g.add_argument("--min-rating", type=float, default=None, metavar="R",
+                   help="keep interactions rated R or higher (default: all)")
+
+
+def dataset_from_args(args: argparse.Namespace) -> str | None:
+    """The dataset name a command runs on: ``--data-file`` registers the file (under ``--dataset`` or the file's
+    name); otherwise ``--dataset`` must be a known name."""
+    own = (args.format, args.kcore or None, args.min_rating)
+    if args.data_file is None:
+        if any(x is not None for x in own):
+            raise ValueError("--format, --kcore and --min-rating apply to your own file: add --data-file PATH")
+        if args.dataset is not None and args.dataset not in dataset_names():
+            raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(dataset_names())}. For your own "
+                             "interaction file pass --data-file PATH (see --help)")
+        return args.dataset
+    if args.data_path is not None:
+        raise ValueError("--data-path locates the built-in datasets; with --data-file leave it out")
+    name = args.dataset or re.sub(r"[^a-z0-9_]+", "_", Path(args.data_file).name.split(".")[0].lower()).strip("_")
+    return register_dataset(name or "mydata", args.data_file, args.format, args.kcore, args.min_rating).name
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default=None, choices=dataset_names(), metavar="NAME",
-                   help=f"dataset: {', '.join(dataset_names())} (default: beauty; synthetic for --profile smoke)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help=f"dataset: {', '.join(dataset_names())} (default: beauty; synthetic for --profile smoke); "
+                        "with --data-file, the name your file gets")
     p.add_argument("--model", default="sasrec", metavar="NAME", help="model registry name (default: sasrec); "
                    "`python -m drlib config --list-models` lists them")
     p.add_argument("--profile", default="cpu", choices=PROFILES,
@@ -37,6 +82,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(see the field list below)")
     p.add_argument("--data-path", default=None, help="file or folder with the data (else $DRLIB_DATA, "
                    "../shared/data, then the user cache)")
+    _data_file_args(p)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--results", default=None, metavar="DIR",
                    help="store records under DIR (default: $DRLIB_RESULTS, else results/ of this checkout, else "
@@ -52,7 +98,7 @@ def _ablations():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fields = "overridable fields (with defaults before the profile applies):\n" + R.describe_fields()
+    fields = OWN_DATA + "\noverridable fields (with defaults before the profile applies):\n" + R.describe_fields()
     parser = argparse.ArgumentParser(prog="python -m drlib", description="drlib: the DiffuReason reproduction.")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
@@ -130,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which table (default: summary)")
     r.add_argument("--experiment", default=None,
                    help="results/<experiment>/ to read (default: main; ablation for --table ablation)")
-    r.add_argument("--dataset", default=None, choices=dataset_names(), metavar="NAME",
-                   help="only this dataset (default: all)")
+    r.add_argument("--dataset", default=None, metavar="NAME",
+                   help="only this dataset, a built-in one or the name of your own (default: all)")
     r.add_argument("--profile", default="cpu", choices=PROFILES, help="only this profile (default: cpu)")
     r.add_argument("--split", default="test", choices=("test", "valid"), help="summary table's split (default: test)")
     r.add_argument("--results", default=None, metavar="DIR", help="read records from DIR (default as for train)")
@@ -143,8 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "same `python -m drlib train ...` command to resume one.")
     u.add_argument("--experiment", default=None, help="only runs/<experiment>/ (default: all)")
 
-    d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics")
+    d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics (or those of --data-file)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=OWN_DATA)
     d.add_argument("--data-path", default=None)
+    d.add_argument("--dataset", default=None, metavar="NAME",
+                   help="only this dataset; with --data-file, the name your file gets")
+    _data_file_args(d)
     return parser
 
 
@@ -179,7 +229,8 @@ def configs_from_args(args: argparse.Namespace) -> list:
     """The :class:`~drlib.config.RunConfig` of each seed that ``train`` / ``config`` would run."""
     seeds = args.seed if isinstance(args.seed, list) else [args.seed]
     experiment = args.experiment or ("ablation" if args.ablation else "main")
-    return [R.make_config(args.model, args.dataset, args.profile, s, args.overrides, experiment,
+    dataset = dataset_from_args(args)
+    return [R.make_config(args.model, dataset, args.profile, s, args.overrides, experiment,
                           args.data_path, args.device, args.ablation) for s in seeds]
 
 
@@ -279,8 +330,15 @@ def _runs(args) -> int:
 
 
 def _datasets(args) -> int:
+    own = dataset_from_args(args)
     print(f"{'name':12s} {'users':>8s} {'items':>7s} {'inter.':>8s} {'avg':>6s}   paper (users/items/inter./avg)")
-    for name in dataset_names():
+    if args.data_file:
+        s = table1_stats(load_sequences(own)[0])
+        print(f"{own:12s} {s['users']:8d} {s['items']:7d} {s['interactions']:8d} {s['avg_len']:6.2f}")
+        print(f"repeat share {s['repeat_share']:.4f}, density {s['density']:.6f}, lengths {s['min_len']}..{s['max_len']}")
+        print("read: " + ", ".join(f"{k} {v}" for k, v in user_file_report(own).items()))
+        return 0
+    for name in [own] if own else dataset_names():
         paper = DATASETS[name].paper_stats if name in DATASETS else ()
         try:
             seqs, _ = load_sequences(name, args.data_path)

@@ -26,7 +26,7 @@ from typing import Callable
 from .baselines.lares import LARESConfig, build_lares
 from .baselines.rearec import ReaRecConfig, ReaRecSettings, build_rearec
 from .config import PROFILES, DataConfig, EvalConfig, RunConfig, TrainConfig, apply_overrides, replace_typed
-from .data.registry import get_spec
+from .data.registry import file_fields, get_spec
 from .diffureason.ablations import ablation_settings
 from .diffureason.adapters import check_reward, reasoning_backbone
 from .diffureason.module import DiffuReason, DiffuReasonSettings
@@ -246,7 +246,7 @@ def make_config(model: str = "sasrec", dataset: str | None = None, profile: str 
     entry = get_model_entry(model)
     d_kw, m_kw, t_kw = _profile_parts(model, profile)
     dataset = dataset or ("synthetic" if profile == "smoke" else "beauty")
-    data = DataConfig(dataset=dataset, path=data_path, **d_kw)
+    data = DataConfig(dataset=dataset, **file_fields(dataset, data_path), **d_kw)   # file_*: your own file
     train = TrainConfig(**t_kw, **({"device": device} if device else {}))
     cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
                     model=_with_dataset(entry.config_from_backbone_kwargs(m_kw), dataset),

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from .config import RunConfig
-from .data import load_dataset
+from .data import UserFile, load_dataset
 from .evaluate import timed_evaluate
 from .registry import build_model, config_from_record, make_config
 from .results import find_run_record, load_record, result_path, runs_dir, write_record
@@ -24,12 +24,14 @@ _DATA_CACHE: dict = {}
 
 
 def get_dataset(cfg: RunConfig):
-    """Load (and memoise within the process) the split dataset a config asks for."""
-    key = (cfg.data.dataset, cfg.data.path, cfg.data.max_len, cfg.data.verify)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(cfg.data.dataset, path=cfg.data.path, max_len=cfg.data.max_len,
-                                        verify=cfg.data.verify)
-    return _DATA_CACHE[key]
+    """Load (and memoise within the process) the split dataset a config asks for; a config of your own file
+    (``data.file_*``) reads that file as the config describes it."""
+    d = cfg.data
+    if d not in _DATA_CACHE:
+        file = (UserFile(d.path, d.file_sha256, d.file_format, d.file_kcore or 0, d.file_min_rating)
+                if d.file_sha256 else None)
+        _DATA_CACHE[d] = load_dataset(d.dataset, path=d.path, max_len=d.max_len, verify=d.verify, file=file)
+    return _DATA_CACHE[d]
 
 
 def run_dir(cfg: RunConfig, root: str | Path | None = None) -> Path:

@@ -14,6 +14,7 @@ import ast
 import csv
 import gzip
 import io
+import itertools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -71,8 +72,12 @@ def read_inter_json(path: str | Path) -> list[list[int]]:
                               "re-download it and check its sha256.") from None
     if not isinstance(obj, dict) or not obj:
         raise DataFormatError(f"{path}: expected a JSON object {{user: [items]}}, got {type(obj).__name__}.")
+    bad = [k for k in obj if not str(k).isdigit()]
+    if bad:
+        raise DataFormatError(f"{path}: user id {bad[0]!r} is not a non-negative integer; .inter.json files key "
+                              "users by integer ids. Renumber them, or write a CSV (user,item,timestamp) instead.")
     seqs = []
-    for key in sorted(obj, key=lambda k: int(k) if str(k).isdigit() else k):
+    for key in sorted(obj, key=int):
         items = obj[key]
         if not isinstance(items, list) or not all(isinstance(i, int) and i >= 0 for i in items):
             raise DataFormatError(f"{path}: user {key!r} must map to a list of non-negative integer item ids.")
@@ -121,12 +126,14 @@ def iter_amazon_2014_2018(path: str | Path) -> Iterator[Interaction]:
 
 
 def iter_amazon_2023(path: str | Path) -> Iterator[Interaction]:
-    """Amazon Reviews 2023: JSONL reviews (user_id, parent_asin, rating, timestamp) or the benchmark CSV."""
+    """Amazon Reviews 2023: JSONL reviews (user_id, parent_asin, rating, timestamp) or the benchmark CSV (told
+    apart by the first character: ``{`` starts a JSON line)."""
     path = Path(path)
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
     with _open_text(path) as f:
-        if name.endswith(".csv"):
-            reader = csv.DictReader(f)
+        first = f.readline().lstrip("\ufeff")
+        lines = itertools.chain([first], f)
+        if not first.lstrip().startswith("{"):
+            reader = csv.DictReader(lines)
             need = {"user_id", "parent_asin", "rating", "timestamp"}
             if reader.fieldnames is None or not need <= set(reader.fieldnames):
                 raise DataFormatError(f"{path}, line 1: CSV header must contain {sorted(need)}, got {reader.fieldnames}.")
@@ -137,7 +144,7 @@ def iter_amazon_2023(path: str | Path) -> Iterator[Interaction]:
                     raise DataFormatError(f"{path}, line {lineno}: bad rating/timestamp in {row}. "
                                           "The file may be truncated; re-download it.") from None
         else:
-            for lineno, line in enumerate(f, 1):
+            for lineno, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 rec = _parse_json_line(path, lineno, line)

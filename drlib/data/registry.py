@@ -10,16 +10,22 @@ Where data is looked for, in order:
 
 A file whose sha256 differs from the registered one is refused (truncated or a different version):
 the error names the path and the fix. Pass ``verify=False`` for a deliberately edited copy.
+
+Your own file joins the registry with :func:`register_dataset` (``--data-file`` on the command line): it is
+read where it lies (never copied), its sha256 is taken at registration and checked on every read, and
+:func:`file_fields` gives the :class:`~drlib.config.DataConfig` fields that put it into the config hash.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .readers import DataFormatError, build_sequences, RAW_READERS, read_inter_json, read_s3rec_txt
+from .user import UserFile, read_user_file, resolve_format
 from ..utils import REPO_ROOT, user_cache
 
 
@@ -42,6 +48,7 @@ class DatasetSpec:
     kcore: int = 5
     paper_stats: tuple = ()                     # Table 1: users, items, interactions, avg len
     note: str = ""
+    user_file: UserFile | None = None           # a file registered with register_dataset (read where it lies)
 
 
 _S3 = "https://raw.githubusercontent.com/aHuiWang/CIKM2020-S3Rec/49a890dcb516c9ed3126564495234ea74d5cd566/data/"
@@ -112,6 +119,76 @@ def get_spec(name: str) -> DatasetSpec:
     if key not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))} and 'synthetic'")
     return DATASETS[key]
+
+
+BUILT_IN = frozenset(DATASETS) | {"synthetic"}
+_USER_READS: dict[UserFile, tuple[list[list[int]], dict]] = {}
+
+
+def register_dataset(name: str, path: str | os.PathLike, format: str | None = None, kcore: int = 0,
+                     min_rating: float | None = None) -> DatasetSpec:
+    """Make your own interaction file a dataset called ``name`` in this process (every place that takes a
+    dataset name then takes it). The file is read once here, so a bad file fails now with what to fix; see
+    :mod:`drlib.data.user` for the formats (detected when ``format`` is None), the filters and the checks.
+    Registering a name again replaces it; the built-in names cannot be replaced.
+
+    >>> spec = register_dataset("shop", "my_interactions.csv", kcore=5)        # doctest: +SKIP
+    >>> drlib.make_config("sasrec", "shop").data.file_sha256[:8]               # doctest: +SKIP
+    """
+    key = name.lower().replace("-", "_").replace(" ", "_")
+    if not re.fullmatch(r"[a-z0-9_]+", key):
+        raise ValueError(f"dataset name {name!r}: use letters, digits, '_' or '-' (it becomes part of run ids)")
+    if key in BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in dataset; register your file under another name "
+                         "(--dataset NAME with --data-file)")
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise DataFormatError(f"data file not found: {file}. Pass the path of your interaction file.")
+    uf = UserFile(str(file), sha256_of(file), resolve_format(file, format), int(kcore),
+                  None if min_rating is None else float(min_rating))
+    read_user_sequences(uf)
+    spec = DatasetSpec(name=key, display=name, format=uf.format, interactions=None, kcore=uf.kcore,
+                       min_rating=uf.min_rating, user_file=uf, note=f"your file {file}")
+    DATASETS[key] = spec
+    return spec
+
+
+def read_user_sequences(uf: UserFile, verify: bool = True) -> list[list[int]]:
+    """The sequences of a registered file; with ``verify`` its sha256 must still be the registered one."""
+    if not Path(uf.path).is_file():
+        raise DataFormatError(f"your data file {uf.path} is gone; put it back, or register another file")
+    if verify and sha256_of(Path(uf.path)) != uf.sha256:
+        raise DataFormatError(f"{uf.path} changed since it was registered (sha256 {uf.sha256[:12]}...). Register "
+                              "it again (or rerun the command) to use the new content: it gets a new run id.")
+    if uf not in _USER_READS:
+        _USER_READS[uf] = read_user_file(uf.path, uf.format, uf.kcore, uf.min_rating)
+    return _USER_READS[uf][0]
+
+
+def user_file_report(name: str) -> dict:
+    """What reading a registered file found: format, rows, duplicates and filtered rows dropped, users out of
+    time order in the file, equal timestamps (see :func:`drlib.data.user.read_user_file`)."""
+    uf = get_spec(name).user_file
+    if uf is None:
+        raise KeyError(f"{name!r} is not a dataset registered from your own file")
+    read_user_sequences(uf, verify=False)
+    return _USER_READS[uf][1]
+
+
+def file_fields(name: str, path: str | os.PathLike | None = None) -> dict:
+    """The :class:`~drlib.config.DataConfig` fields for dataset ``name``: ``{"path": path}`` for a built-in one;
+    for a registered file its path, sha256, format, k-core and rating filter (the ``file_*`` fields enter the
+    config hash, so two different files never share a run id)."""
+    try:
+        uf = get_spec(name).user_file
+    except KeyError:
+        uf = None
+    if uf is None:
+        return {"path": path}
+    if path is not None and Path(path).resolve() != Path(uf.path):
+        raise ValueError(f"dataset {name!r} is your file {uf.path}; a data path ({path}) does not apply to it")
+    return {"path": uf.path, "file_sha256": uf.sha256, "file_format": uf.format, "file_kcore": uf.kcore,
+            "file_min_rating": uf.min_rating}
 
 
 def cache_dir() -> Path:
@@ -200,6 +277,8 @@ def locate(df: DataFile, path: str | os.PathLike | None = None, verify: bool = T
 def read_sequences(spec: DatasetSpec, path: str | os.PathLike | None = None, verify: bool = True,
                    fmt: str | None = None) -> list[list[int]]:
     """Read a registered dataset (or, with ``fmt`` given, any file in a known format) as 1-based sequences."""
+    if spec.user_file is not None:
+        return read_user_sequences(spec.user_file, verify=verify)
     fmt = fmt or spec.format
     if spec.interactions is None:
         if path is None or not Path(path).is_file():
