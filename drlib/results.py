@@ -77,6 +77,23 @@ def write_record(path: str | Path, body: dict, *, command: str, cfg=None, experi
     return record
 
 
+def amend_record(path: str | Path, key: str, value, *, command: str, device="cpu") -> dict:
+    """Add ``key: value`` to a stored record, keeping everything it holds, and note the amendment (key, command,
+    git commit, UTC time) in its ``amended`` list; written atomically. How an artifact computed later from a run's
+    kept weights (its test users' ranks) joins the run's record. ``ValueError`` when ``key`` is already there."""
+    record = read_record(path)
+    if key in record:
+        raise ValueError(f"{path} already holds {key!r}")
+    env = env_info(torch.device(device))
+    record[key] = value
+    record.setdefault("amended", []).append({
+        "key": key, "command": command, "git_commit": env.get("git_commit"),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    record = json.loads(json.dumps(record, default=list))
+    atomic_write_json(Path(path), record)
+    return record
+
+
 def read_record(path: str | Path) -> dict:
     """A stored record of any kind, its run config's hash checked (:func:`check_run_record`)."""
     return check_run_record(json.loads(Path(path).read_text()), path)
