@@ -22,6 +22,7 @@ from .efficiency import benchmark, relative_table, table6_configs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
+from .user_ranks import store_test_ranks
 from .sid.build import (TokenizerConfig, apply_tokenizer_overrides, build_sids, describe_tokenizer_fields,
                         record_path, stats_table)
 
@@ -189,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "same `python -m drlib train ...` command to resume one.")
     u.add_argument("--experiment", default=None, help="only runs/<experiment>/ (default: all)")
 
+    k = sub.add_parser("ranks", help="store every test user's target rank in run records that lack them, from "
+                                     "the weights each run kept (for the per-user paired tests)",
+                       description="For each run record of the experiment without stored ranks: rebuild the model "
+                                   "from the record's config, load the weights the run kept in runs/, rank the test "
+                                   "users, check that this gives back the record's test metrics exactly, and add the "
+                                   "ranks to the record (noted in its 'amended' list). Runs trained since the ranks "
+                                   "were added store them when they finish.")
+    k.add_argument("--experiment", default="main", help="results/<experiment>/ (default: main)")
+    k.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
+                   "else results/ of this checkout)")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics (or those of --data-file)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=OWN_DATA)
     d.add_argument("--data-path", default=None)
@@ -253,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             return _results(args)
         if args.cmd == "runs":
             return _runs(args)
+        if args.cmd == "ranks":
+            return _ranks(args)
         if args.cmd == "notebooks":
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
                 print(f"executed -> {p}")
@@ -302,6 +316,21 @@ def _results(args) -> int:
         table = ablation_table(full + recs)
     print(table.to_string(index=False))
     return 0
+
+
+def _ranks(args) -> int:
+    folder = results_dir() / args.experiment
+    paths = sorted(folder.glob("*.json"))
+    if not paths:
+        print(f"no records under {folder}")
+        return 1
+    missing = 0
+    for p in paths:
+        rec = store_test_ranks(p, command=f"python -m drlib ranks --experiment {args.experiment}")
+        if rec is None:
+            missing += 1
+        print(f"{p.name}: {'no kept weights under ' + str(runs_dir()) if rec is None else 'ranks stored'}")
+    return 1 if missing else 0
 
 
 def _runs(args) -> int:

@@ -15,6 +15,7 @@ import torch
 from .config import RunConfig
 from .data import UserFile, load_dataset
 from .evaluate import timed_evaluate
+from .paired import encode_ranks
 from .registry import build_model, config_from_record, make_config
 from .results import find_run_record, load_record, result_path, runs_dir, write_record
 from .train import fit
@@ -111,7 +112,7 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
     kw = dict(ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size, mask_history=cfg.eval.mask_history,
               device=device, autocast_bf16=cfg.train.bf16)
     valid, _ = timed_evaluate(model, ds.valid, **kw)
-    test, test_seconds = timed_evaluate(model, ds.test, **kw)
+    (test, test_ranks), test_seconds = timed_evaluate(model, ds.test, return_ranks=True, **kw)
     command = command or (f"python -m drlib train --dataset {cfg.data.dataset} --model {cfg.model_name} "
                           f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"
                           + (f" --ablation '{cfg.variant}'" if cfg.variant else ""))
@@ -122,6 +123,7 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
                    "seconds_per_epoch": res.train_seconds / max(res.epochs_run, 1),
                    "eval_seconds": test_seconds, "n_test_users": len(ds.test)},
         "history": res.history,
+        "ranks": {"test": encode_ranks(test_ranks)},         # every test user's rank, for paired per-user tests
     }
     rdir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), rdir / "model.pt")

@@ -1,5 +1,6 @@
 """Paired comparisons: stored ranks round-trip, per-user metrics equal the evaluation's, the seed t interval and
 the users' paired bootstrap."""
+import json
 import math
 
 import numpy as np
@@ -75,7 +76,12 @@ def test_ranks_from_kept_weights_give_back_the_records_metrics(tmp_results):
     cfg = make_config("sasrec", "synthetic", "smoke", overrides=["train.epochs=2"])
     rec = run(cfg, progress=False, log=lambda s: None)
     path = result_path(cfg)
+    stored_at_the_end = record_ranks(rec)                                # a new run stores its ranks itself
+    older = json.loads(path.read_text())
+    del older["ranks"]                                                   # a record from before the ranks
+    path.write_text(json.dumps(older))
     out = store_test_ranks(path)
+    assert np.array_equal(record_ranks(out), stored_at_the_end)
     ranks = record_ranks(out)
     assert ranks.shape == (rec["timing"]["n_test_users"],)
     for name, value in rec["metrics"]["test"].items():
@@ -87,6 +93,9 @@ def test_ranks_from_kept_weights_give_back_the_records_metrics(tmp_results):
 def test_ranks_from_other_weights_are_refused(tmp_results):
     cfg = make_config("sasrec", "synthetic", "smoke", overrides=["train.epochs=2"])
     run(cfg, progress=False, log=lambda s: None)
+    older = json.loads(result_path(cfg).read_text())
+    del older["ranks"]
+    result_path(cfg).write_text(json.dumps(older))
     weights = run_dir(cfg) / "model.pt"
     state = torch.load(weights)
     state["backbone.item_emb.weight"] = torch.randn_like(state["backbone.item_emb.weight"])
