@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from drlib.config import HASH_NEUTRAL, stored_config_hash
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
+from drlib.readings import choose, grid, grid_records
 from drlib.registry import build_model, make_config, with_module
+from drlib.results import write_record
 
 X = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 5, 6, 7, 8, 9], [0, 0, 0, 0, 3, 9], [1, 2, 3, 4, 5, 6]])
 Y = torch.tensor([5, 10, 11, 7])
@@ -207,3 +209,30 @@ def test_backbone_loss_on_a_semantic_id_backbone_is_its_own_sid_loss(model):
     torch.testing.assert_close(m.backbone.backbone_loss(state, H, Y), own)
     _, logs = m.train().compute_loss(X, Y)
     assert logs["backbone"] > 0
+
+
+# --------------------------------------------------------------------------- the validation grid
+def _fake(tmp, model, seed, reading, valid):
+    cfg = make_config(model, "beauty", "cpu", seed=seed, experiment="main" if reading == "literal" else "readings",
+                      ablation=None if reading == "literal" else reading)
+    body = {"metrics": {"valid": {"ndcg@10": valid, "recall@10": 2 * valid},
+                        "test": {"ndcg@10": 0.5, "recall@10": 0.5}},
+            "timing": {"best_epoch": 3, "epochs": 7, "train_seconds": 600.0}}
+    write_record(tmp / cfg.experiment / f"{cfg.run_id}.json", body, command="test", cfg=cfg)
+
+
+def test_the_grid_reads_literal_from_main_and_chooses_on_validation_only(tmp_path):
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.050)
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.040)
+    _fake(tmp_path, "diffureason-s", 1, "local samples", 0.090)          # another seed: not in the seed-0 grid
+    _fake(tmp_path, "diffureason-h", 0, "literal", 0.060)
+    _fake(tmp_path, "diffureason-h", 0, "no start noise", 0.055)
+    t = grid(grid_records(0, root=tmp_path))
+    assert len(t) == 5 and set(t.backbone) == {"SASRec", "HSTU"}
+    s = t[t.backbone == "SASRec"]
+    assert list(s.reading) == ["align: refinement only", "A.1 rollout", "literal"]      # best first
+    assert s["vs literal %"].iloc[0] == pytest.approx(100 * (0.050 / 0.030 - 1))
+    assert "align_scope=refinement" in s.settings.iloc[0]
+    best = choose(t).set_index("backbone").reading
+    assert best["SASRec"] == "align: refinement only" and best["HSTU"] == "literal"
