@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from .config import RunConfig
 from .evaluate import timed_evaluate, trim_padding
@@ -66,18 +67,51 @@ def benchmark(cfg: RunConfig, n_batches: int = 30, warmup: int = 5, force: bool 
         _sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
+    # the arithmetic of the same timed batches (their lengths differ), counted after the timing
+    flops = [step_flops(model, trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device))
+             for idx in batches[warmup:need]]
+    train_gflop = sum(flops) / len(flops) / 1e9
+    xe = trim_padding(torch.from_numpy(ds.test.inputs[:cfg.train.eval_batch_size])).to(device)
+    eval_gflop = inference_flops(model, xe) / 1e9 / xe.shape[0]
     _, eval_seconds = timed_evaluate(model, ds.test, ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size,
                                      mask_history=cfg.eval.mask_history, device=device,
                                      autocast_bf16=cfg.train.bf16)
     ms = sorted(1000 * t for t in times)
     body = {"timing": {"train_ms_per_batch": sum(ms) / len(ms), "train_ms_per_batch_median": ms[len(ms) // 2],
                        "n_batches": n_batches, "warmup": warmup, "batch_size": cfg.train.batch_size,
-                       "eval_seconds": eval_seconds, "n_test_users": len(ds.test)}}
+                       "eval_seconds": eval_seconds, "n_test_users": len(ds.test),
+                       # arithmetic (torch's FLOP counter: matmuls, attention, convolutions; elementwise ops not
+                       # counted): a training step (mean over the timed batches), the scoring of one test user
+                       "train_gflop_per_step": train_gflop, "eval_gflop_per_user": eval_gflop,
+                       "train_gflop_per_s": train_gflop / (sum(ms) / len(ms) / 1000)}}
     rec = write_record(path, body, cfg=cfg, experiment=EXPERIMENT, device=device,
                        command=f"drlib.efficiency.benchmark(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
                                f"{cfg.profile!r}, {cfg.seed}, overrides=...), n_batches={n_batches}, warmup={warmup})")
     log(f"{cfg.label}: {rec['timing']['train_ms_per_batch']:.1f} ms/batch, test inference {eval_seconds:.2f} s")
     return rec
+
+
+def step_flops(model, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Floating-point operations of one training step (``compute_loss`` and its backward) on ``x [B, L]``,
+    ``y [B]``, counted by :class:`torch.utils.flop_counter.FlopCounterMode`; the gradients are cleared after."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _ = model.compute_loss(x, y)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+@torch.no_grad()
+def inference_flops(model, x: torch.Tensor) -> float:
+    """Floating-point operations of ``full_scores`` on ``x [B, L]`` in eval mode (the train/eval mode restored)."""
+    was = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.full_scores(x)
+    model.train(was)
+    return float(counter.get_total_flops())
 
 
 def relative_table(records: list[dict], baseline_label: str):
@@ -87,7 +121,10 @@ def relative_table(records: list[dict], baseline_label: str):
     rows = [{"label": r["label"], "dataset": r["config"]["dataset"],
              "R": module_setting(r, "reasoning_steps"), "G": module_setting(r, "group_size"),
              "train_ms_per_batch": r["timing"]["train_ms_per_batch"],
-             "eval_seconds": r["timing"]["eval_seconds"], "device": r["env"].get("device", "")} for r in records]
+             "eval_seconds": r["timing"]["eval_seconds"],
+             "train_gflop_per_step": r["timing"].get("train_gflop_per_step", float("nan")),
+             "eval_gflop_per_user": r["timing"].get("eval_gflop_per_user", float("nan")),
+             "device": r["env"].get("device", "")} for r in records]
     df = pd.DataFrame(rows)
     if not len(df):
         return df
@@ -95,6 +132,8 @@ def relative_table(records: list[dict], baseline_label: str):
     if len(base):
         df["train_x"] = df.train_ms_per_batch / base.train_ms_per_batch.iloc[0]
         df["inference_x"] = df.eval_seconds / base.eval_seconds.iloc[0]
+        df["train_arith_x"] = df.train_gflop_per_step / base.train_gflop_per_step.iloc[0]
+        df["inference_arith_x"] = df.eval_gflop_per_user / base.eval_gflop_per_user.iloc[0]
     return df
 
 
