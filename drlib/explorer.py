@@ -28,9 +28,14 @@ import torch
 import torch.nn.functional as F
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from pathlib import Path
+
 from .data.split import EvalSplit
 from .evaluate import mask_scores, target_ranks, trim_padding
 from .probes import stage_names
+from .results import read_record, results_dir, write_record
+from .runner import get_dataset
+from .weights import committed_model
 
 
 def _batch(split: EvalSplit, rows) -> tuple[np.ndarray, torch.Tensor]:
@@ -165,6 +170,103 @@ def user_view(model, split: EvalSplit, row: int, k: int = 10, mask_history: bool
     view["samples"] = sample_cloud(model, split, row, view["mu"], view["sigma"], seed=seed,
                                    mask_history=mask_history, state=state)
     return view
+
+
+# ---------------------------------------------------------------------------------------------- stored views
+EXPERIMENT = "explorer"
+_ARRAYS = ("ranks", "top_items", "top_scores", "similarity", "mu", "sigma", "history")
+_SAMPLE_ARRAYS = ("z", "sample_ranks", "sample_cos", "anchor_xy", "samples_xy", "target_xy", "explained")
+
+
+@torch.no_grad()
+def backbone_view(backbone, split: EvalSplit, rows, k: int = 10, mask_history: bool = True) -> dict:
+    """A stand-alone backbone (a :class:`~drlib.models.Recommender`) on users ``rows``: ``rank`` ``[B]`` (0-based
+    target rank, history masked as in the evaluation) and ``top_items`` ``[B, k]``."""
+    rows, x = _batch(split, rows)
+    backbone.eval()
+    scores = mask_scores(backbone.full_scores(x).float(), split, rows, mask_history)
+    top = scores.topk(min(k, scores.shape[-1] - 1), dim=-1)
+    return {"rank": target_ranks(scores, torch.from_numpy(split.targets[rows])).numpy(),
+            "top_items": top.indices.numpy()}
+
+
+def explorer_users(split: EvalSplit, n_users: int, seed: int = 0) -> np.ndarray:
+    """``n_users`` test rows drawn without replacement (``seed``), sorted: the users whose views are stored."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(len(split), size=min(n_users, len(split)), replace=False))
+
+
+def views_body(model, split: EvalSplit, rows, backbone=None, backbone_label: str | None = None, k: int = 10,
+               seed: int = 0) -> dict:
+    """The explorer's views of users ``rows`` as a JSON-able record body (``{"views": [...]}``), each with the
+    stand-alone ``backbone``'s rank and top-k for the same user when given."""
+    rows = np.asarray(rows)
+    bb = backbone_view(backbone, split, rows, k) if backbone is not None else None
+    views = []
+    for i, row in enumerate(rows):
+        v = user_view(model, split, int(row), k=k, seed=seed)
+        if bb is not None:
+            v["backbone"] = {"label": backbone_label, "rank": int(bb["rank"][i]), "top_items": bb["top_items"][i]}
+        views.append(_to_json(v))
+    return {"views": views, "k": k, "sample_seed": seed}
+
+
+def views_path(run_id: str, root=None) -> Path:
+    return Path(root or results_dir()) / EXPERIMENT / f"{run_id}.json"
+
+
+def store_views(run_id: str, backbone_run_id: str | None = None, n_users: int = 60, seed: int = 0,
+                results_root=None) -> dict:
+    """Compute and store the views of ``n_users`` test users (:func:`explorer_users`) of DiffuReason run ``run_id``
+    from its committed weights (:func:`drlib.weights.committed_model`), with its stand-alone backbone run
+    ``backbone_run_id`` beside it: ``results/explorer/<run-id>.json``, what the book's explorer reads."""
+    model, cfg = committed_model(run_id, results_root)
+    split = get_dataset(cfg).test
+    backbone, label = None, None
+    if backbone_run_id:
+        backbone, bcfg = committed_model(backbone_run_id, results_root)
+        label = bcfg.label
+    body = views_body(model, split, explorer_users(split, n_users, seed), backbone, label, seed=seed)
+    body.update(weights_run=run_id, backbone_run=backbone_run_id)
+    return write_record(views_path(run_id, results_root), body, cfg=cfg, experiment=EXPERIMENT,
+                        command=f"python -m drlib explorer {run_id}"
+                                + (f" --backbone {backbone_run_id}" if backbone_run_id else "")
+                                + f" --users {n_users} --seed {seed}")
+
+
+def stored_views(root=None) -> dict[str, tuple[dict, list[dict]]]:
+    """Every stored explorer record: ``{label: (record, views)}`` (the label is the model's, e.g. DiffuReason-S)."""
+    out = {}
+    for p in sorted((Path(root or results_dir()) / EXPERIMENT).glob("*.json")):
+        rec = read_record(p)
+        out[rec["label"]] = (rec, views_from_record(rec))
+    return out
+
+
+def _to_json(obj):
+    if isinstance(obj, dict):
+        return {k: _to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def views_from_record(record: dict) -> list[dict]:
+    """The views of a stored explorer record, arrays restored (what :func:`user_view` returns, plus ``backbone``)."""
+    out = []
+    for v in record["views"]:
+        v = dict(v)
+        for key in _ARRAYS:
+            v[key] = np.asarray(v[key])
+        v["samples"] = {k: (np.asarray(x) if k in _SAMPLE_ARRAYS else x) for k, x in v["samples"].items()}
+        if "backbone" in v:
+            v["backbone"] = dict(v["backbone"], top_items=np.asarray(v["backbone"]["top_items"]))
+        out.append(v)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- drawing

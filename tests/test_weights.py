@@ -1,0 +1,52 @@
+"""Committed small weights (drlib.weights) and the explorer's stored views (drlib.explorer.store_views): a fresh
+clone explores real trajectories without training."""
+import numpy as np
+import pytest
+import torch
+
+from drlib.explorer import store_views, stored_views, user_view
+from drlib.paired import record_ranks
+from drlib.registry import make_config
+from drlib.runner import get_dataset, load_trained_model, run
+from drlib.weights import committed_model, export_weights, weights_paths
+
+
+def _train(model):
+    cfg = make_config(model, "synthetic", "smoke", overrides=["train.epochs=2"])
+    return cfg, run(cfg, progress=False, log=lambda s: None)
+
+
+def test_weights_round_trip_and_refuse_an_altered_file(tmp_results):
+    cfg, rec = _train("sasrec")
+    meta = export_weights(rec["run_id"])
+    path = weights_paths(rec["run_id"])[0]
+    assert meta["weights"]["bytes"] == path.stat().st_size and path.suffix == ".safetensors"
+    model, cfg2 = committed_model(rec["run_id"])
+    assert cfg2.config_hash == cfg.config_hash
+    kept = load_trained_model(cfg)
+    x = torch.from_numpy(get_dataset(cfg).test.inputs[:32])
+    assert torch.equal(model.full_scores(x), kept.full_scores(x))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        committed_model(rec["run_id"])
+
+
+def test_stored_views_agree_with_the_runs_own_test_ranks(tmp_results):
+    _, base = _train("sasrec")
+    cfg, ours = _train("diffureason-s")
+    for r in (base, ours):
+        export_weights(r["run_id"])
+    store_views(ours["run_id"], base["run_id"], n_users=12, seed=1)
+    (label, (rec, views)), = stored_views().items()
+    assert label == "DiffuReason-S" and len(views) == 12 and rec["backbone_run"] == base["run_id"]
+    ranks_ours, ranks_base = record_ranks(ours), record_ranks(base)
+    for v in views:
+        assert v["ranks"][-1] == ranks_ours[v["row"]]               # the diffusion stage is what the run scored
+        assert v["backbone"]["rank"] == ranks_base[v["row"]]        # the stand-alone SASRec on the same user
+        assert v["backbone"]["label"] == "SASRec"
+    model, _ = committed_model(ours["run_id"])
+    live = user_view(model, get_dataset(cfg).test, views[0]["row"], seed=1)
+    assert np.array_equal(live["top_items"], views[0]["top_items"])
+    np.testing.assert_allclose(live["samples"]["samples_xy"], views[0]["samples"]["samples_xy"], rtol=1e-5, atol=1e-6)
