@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 import typing
 from dataclasses import dataclass
 from typing import Callable
@@ -37,20 +38,61 @@ from .models.tiger import TIGERConfig, build_tiger
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A model's settings in one profile, in its own terms: its config (the dataset filled in by
+    :func:`make_config`) and the training config."""
+    model: object
+    train: TrainConfig
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     config_cls: type
     label: str
     build: Callable[..., Recommender]
     description: str
-    # profile's backbone keyword arguments -> this model's config
-    make_config: Callable[[dict], object] | None = None
-    # per profile, (backbone kwargs, train kwargs) that replace the profile's defaults (see make_config)
-    profiles: dict | None = None
+    profiles: dict[str, Profile]          # one per name in config.PROFILES
     # the builder takes ``item_table=`` (Semantic IDs that may be built from a trained model's item table)
     reads_sids: bool = False
 
-    def config_from_backbone_kwargs(self, kw: dict):
-        return self.make_config(kw) if self.make_config else self.config_cls(**kw)
+
+# --------------------------------------------------------------------------- the profiles (typed, per backbone)
+# smoke: the synthetic dataset (or any dataset you name), a tiny model, a few epochs: seconds.
+_SMOKE_TRAIN = TrainConfig(epochs=10, batch_size=128, lr=3e-3, patience=5, eval_batch_size=512)
+_PAPER_TRAIN = TrainConfig(epochs=300, patience=None, bf16=False)        # Table 5: 300 epochs, batch 512, lr 1e-3
+
+SASREC_PROFILES = {
+    "smoke": Profile(SASRecConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.1), _SMOKE_TRAIN),
+    # Reduced for a 2-core CPU (the reproduction notes, "Strong backbones"): width 64 instead of 256 makes the
+    # full-softmax output layer 4x cheaper. Dropout and lr chosen on validation NDCG@10 (seed 0, Beauty, 40-epoch
+    # cap, patience 4) among dropout {0.2, 0.3, 0.5} x lr {1e-3, 3e-3}: 0.3 / 3e-3 was best (0.0722; best epoch
+    # 18 of the 40 allowed; results/profile-search/). Table 5: d 256, FFN 300, dropout 0.5, lr 1e-3, 300 epochs.
+    "cpu": Profile(SASRecConfig(d_model=64, d_ff=256, dropout=0.3), TrainConfig(epochs=40, patience=4, lr=3e-3)),
+    "paper": Profile(SASRecConfig(), _PAPER_TRAIN),                       # Table 5 exactly
+}
+
+# The generative (Semantic-ID) backbones keep Table 5's sizes in the cpu profile (they are already small: HSTU
+# d=50, TIGER d=128) and take Table 5's batch sizes. The cpu profile's lr is larger than Table 5's 1e-4 so that
+# they converge within its 30-epoch budget; the paper profile uses 1e-4. HSTU (item head): lr 3e-3, patience 4,
+# chosen on validation NDCG@10 among lr {1e-3, 3e-3} x dropout {0.2, 0.4} within the 5-minute training budget
+# (dropout 0.4 / lr 1e-3 was 2% higher on validation but needed 26 epochs: results/profile-search/).
+HSTU_PROFILES = {
+    "smoke": Profile(HSTUConfig(d_model=32, n_layers=1, n_heads=2, decoder_d_ff=64, dropout=0.1,
+                                sid_source="random"), _SMOKE_TRAIN),
+    "cpu": Profile(HSTUConfig(), TrainConfig(epochs=30, patience=4, lr=3e-3, batch_size=512)),
+    "paper": Profile(HSTUConfig(), replace(_PAPER_TRAIN, lr=1e-4, batch_size=512)),
+}
+TIGER_PROFILES = {
+    "smoke": Profile(TIGERConfig(d_model=32, d_ff=64, n_heads=2, d_kv=16, n_enc_layers=1, n_dec_layers=1,
+                                 dropout=0.1, sid_source="random"), _SMOKE_TRAIN),
+    "cpu": Profile(TIGERConfig(), TrainConfig(epochs=30, patience=3, lr=1e-3, batch_size=256)),
+    "paper": Profile(TIGERConfig(), replace(_PAPER_TRAIN, lr=1e-4, batch_size=256)),
+}
+
+
+def _on(backbone_profiles: dict[str, Profile], wrap: Callable[[object], object]) -> dict[str, Profile]:
+    """A model built on a backbone takes the backbone's profiles: ``wrap(backbone config)``, the same training."""
+    return {name: Profile(wrap(p.model), p.train) for name, p in backbone_profiles.items()}
 
 
 @dataclass(frozen=True)
@@ -58,60 +100,6 @@ class DiffuReasonSConfig:
     """DiffuReason-S: the SASRec backbone (``backbone``) plus the module settings (``module``)."""
     backbone: SASRecConfig = SASRecConfig()
     module: DiffuReasonSettings = DiffuReasonSettings()
-
-
-def _build_diffureason_s(cfg: DiffuReasonSConfig, n_items: int, max_len: int) -> Recommender:
-    return DiffuReason(SASRec(cfg.backbone, n_items, max_len), cfg.module)
-
-
-BACKBONES: dict[str, Callable[..., Backbone]] = {
-    "sasrec": lambda cfg, n_items, max_len: SASRec(cfg, n_items, max_len),
-}
-
-MODELS: dict[str, ModelEntry] = {
-    "sasrec": ModelEntry(SASRecConfig, "SASRec",
-                         lambda cfg, n_items, max_len: NextItemModel(SASRec(cfg, n_items, max_len)),
-                         "SASRec, full-softmax cross-entropy on the last position (Table 5)"),
-    "diffureason-s": ModelEntry(DiffuReasonSConfig, "DiffuReason-S", _build_diffureason_s,
-                                "SASRec + DiffuReason (thinking tokens, diffusion refinement, GRPO), end to end",
-                                lambda kw: DiffuReasonSConfig(backbone=SASRecConfig(**kw))),
-    "rearec-erl": ModelEntry(ReaRecConfig, "ReaRec-ERL", lambda c, n, m: build_rearec(c, n, m, "erl"),
-                             "ReaRec on SASRec: K=2 latent reasoning steps, ensemble reasoning learning (Table 2)",
-                             lambda kw: ReaRecConfig(backbone=SASRecConfig(**kw), reasoning=ReaRecSettings("erl"))),
-    "rearec-prl": ModelEntry(ReaRecConfig, "ReaRec-PRL", lambda c, n, m: build_rearec(c, n, m, "prl"),
-                             "ReaRec on SASRec: K=2 latent reasoning steps, progressive reasoning learning (Table 2)",
-                             lambda kw: ReaRecConfig(backbone=SASRecConfig(**kw), reasoning=ReaRecSettings("prl"))),
-    "lares": ModelEntry(LARESConfig, "LARES", build_lares,
-                        "LARES on SASRec's parts: pre-block + recurrent core (k=4), self-supervised then RL (Table 2)",
-                        lambda kw: LARESConfig(backbone=SASRecConfig(**kw))),
-}
-
-
-# The generative (Semantic-ID) backbones keep Table 5's sizes in the cpu profile (they are already small:
-# HSTU d=50, TIGER d=128) and take Table 5's batch sizes. The cpu profile's lr is larger than Table 5's 1e-4 so
-# that they converge within its 30-epoch budget; the paper profile uses 1e-4. HSTU (item head): lr 3e-3, patience
-# 4, chosen on validation NDCG@10 among lr {1e-3, 3e-3} x dropout {0.2, 0.4} within the 5-minute training budget
-# (dropout 0.4 / lr 1e-3 was 2% higher on validation but needed 26 epochs: results/profile-search/).
-_SID_SMOKE = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1, "sid_source": "random"}
-_HSTU_PROFILES = {
-    "smoke": (_SID_SMOKE, {}),
-    "cpu": ({}, {"epochs": 30, "patience": 4, "lr": 3e-3, "batch_size": 512}),
-    "paper": ({}, {"lr": 1e-4, "batch_size": 512}),
-}
-_TIGER_PROFILES = {
-    "smoke": (_SID_SMOKE, {}),
-    "cpu": ({}, {"epochs": 30, "patience": 3, "lr": 1e-3, "batch_size": 256}),
-    "paper": ({}, {"lr": 1e-4, "batch_size": 256}),
-}
-MODELS["hstu"] = ModelEntry(HSTUConfig, "HSTU", build_hstu,
-                            "HSTU over item-ID + Semantic-ID embeddings; item-level head (default: dot product "
-                            "with the tied item table, full softmax) or SID decoder with constrained beam search "
-                            "(model.head=sid, Appendix A.1)",
-                            HSTUConfig.from_backbone_kwargs, _HSTU_PROFILES, reads_sids=True)
-MODELS["tiger"] = ModelEntry(TIGERConfig, "TIGER", build_tiger,
-                             "TIGER: T5-style encoder-decoder over Semantic-ID tokens, constrained beam search "
-                             "(Appendix A.1)", TIGERConfig.from_backbone_kwargs, _TIGER_PROFILES, reads_sids=True)
-
 
 
 @dataclass(frozen=True)
@@ -126,6 +114,10 @@ class DiffuReasonTConfig:
     """DiffuReason-T: the TIGER backbone (``backbone``) plus the module settings (``module``)."""
     backbone: TIGERConfig = TIGERConfig()
     module: DiffuReasonSettings = DiffuReasonSettings()
+
+
+def _build_diffureason_s(cfg: DiffuReasonSConfig, n_items: int, max_len: int) -> Recommender:
+    return DiffuReason(SASRec(cfg.backbone, n_items, max_len), cfg.module)
 
 
 def _build_diffureason_h(cfg: DiffuReasonHConfig, n_items: int, max_len: int, item_table=None) -> Recommender:
@@ -143,17 +135,41 @@ def _build_diffureason_t(cfg: DiffuReasonTConfig, n_items: int, max_len: int, it
                        fit_reasoner_heads=True)
 
 
-MODELS["diffureason-h"] = ModelEntry(
-    DiffuReasonHConfig, "DiffuReason-H", _build_diffureason_h,
-    "HSTU (SIDs) + DiffuReason: on the item head (default) the refined latent is scored against the item table "
-    "as in DiffuReason-S; on the SID head it is a second SID-decoder context token [h_L, z] with Hit@1 rewards "
-    "from greedy constrained decoding (Appendix A.1)",
-    lambda kw: DiffuReasonHConfig(backbone=HSTUConfig.from_backbone_kwargs(kw)), _HSTU_PROFILES, reads_sids=True)
-MODELS["diffureason-t"] = ModelEntry(
-    DiffuReasonTConfig, "DiffuReason-T", _build_diffureason_t,
-    "TIGER + DiffuReason: the refined latent is one more cross-attention memory token; "
-    "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
-    lambda kw: DiffuReasonTConfig(backbone=TIGERConfig.from_backbone_kwargs(kw)), _TIGER_PROFILES, reads_sids=True)
+MODELS: dict[str, ModelEntry] = {
+    "sasrec": ModelEntry(SASRecConfig, "SASRec",
+                         lambda cfg, n_items, max_len: NextItemModel(SASRec(cfg, n_items, max_len)),
+                         "SASRec, full-softmax cross-entropy on the last position (Table 5)", SASREC_PROFILES),
+    "diffureason-s": ModelEntry(DiffuReasonSConfig, "DiffuReason-S", _build_diffureason_s,
+                                "SASRec + DiffuReason (thinking tokens, diffusion refinement, GRPO), end to end",
+                                _on(SASREC_PROFILES, lambda b: DiffuReasonSConfig(backbone=b))),
+    "rearec-erl": ModelEntry(ReaRecConfig, "ReaRec-ERL", lambda c, n, m: build_rearec(c, n, m, "erl"),
+                             "ReaRec on SASRec: K=2 latent reasoning steps, ensemble reasoning learning (Table 2)",
+                             _on(SASREC_PROFILES, lambda b: ReaRecConfig(backbone=b, reasoning=ReaRecSettings("erl")))),
+    "rearec-prl": ModelEntry(ReaRecConfig, "ReaRec-PRL", lambda c, n, m: build_rearec(c, n, m, "prl"),
+                             "ReaRec on SASRec: K=2 latent reasoning steps, progressive reasoning learning (Table 2)",
+                             _on(SASREC_PROFILES, lambda b: ReaRecConfig(backbone=b, reasoning=ReaRecSettings("prl")))),
+    "lares": ModelEntry(LARESConfig, "LARES", build_lares,
+                        "LARES on SASRec's parts: pre-block + recurrent core (k=4), self-supervised then RL (Table 2)",
+                        _on(SASREC_PROFILES, lambda b: LARESConfig(backbone=b))),
+    "hstu": ModelEntry(HSTUConfig, "HSTU", build_hstu,
+                       "HSTU over item-ID + Semantic-ID embeddings; item-level head (default: dot product with the "
+                       "tied item table, full softmax) or SID decoder with constrained beam search (model.head=sid, "
+                       "Appendix A.1)", HSTU_PROFILES, reads_sids=True),
+    "tiger": ModelEntry(TIGERConfig, "TIGER", build_tiger,
+                        "TIGER: T5-style encoder-decoder over Semantic-ID tokens, constrained beam search "
+                        "(Appendix A.1)", TIGER_PROFILES, reads_sids=True),
+    "diffureason-h": ModelEntry(
+        DiffuReasonHConfig, "DiffuReason-H", _build_diffureason_h,
+        "HSTU (SIDs) + DiffuReason: on the item head (default) the refined latent is scored against the item table "
+        "as in DiffuReason-S; on the SID head it is a second SID-decoder context token [h_L, z] with Hit@1 rewards "
+        "from greedy constrained decoding (Appendix A.1)",
+        _on(HSTU_PROFILES, lambda b: DiffuReasonHConfig(backbone=b)), reads_sids=True),
+    "diffureason-t": ModelEntry(
+        DiffuReasonTConfig, "DiffuReason-T", _build_diffureason_t,
+        "TIGER + DiffuReason: the refined latent is one more cross-attention memory token; "
+        "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
+        _on(TIGER_PROFILES, lambda b: DiffuReasonTConfig(backbone=b)), reads_sids=True),
+}
 
 
 def get_model_entry(name: str) -> ModelEntry:
@@ -173,33 +189,12 @@ def build_model(name: str, cfg, n_items: int, max_len: int, item_table=None) -> 
     return entry.build(cfg, n_items, max_len)
 
 
-# --------------------------------------------------------------------------- profiles and configs
-def _profile_parts(model_name: str, profile: str) -> tuple[dict, dict, dict]:
-    """(data, model, train) keyword overrides of a profile, for a model.
-
-    A model's registry entry may replace the model and train parts per profile (``ModelEntry.profiles``:
-    the generative backbones keep Table 5's sizes and batch sizes in the cpu profile)."""
+# --------------------------------------------------------------------------- configs
+def profile_of(model_name: str, profile: str) -> Profile:
+    """The typed :class:`Profile` of a model (``KeyError`` naming the known ones)."""
     if profile not in PROFILES:
         raise KeyError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    data, model, train = _default_profile_parts(profile)
-    own = (get_model_entry(model_name).profiles or {}).get(profile)
-    if own is not None:
-        model, train = dict(own[0]), {**train, **own[1]}
-    return data, model, train
-
-
-def _default_profile_parts(profile: str) -> tuple[dict, dict, dict]:
-    if profile == "smoke":
-        model = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
-        return {}, model, {"epochs": 10, "batch_size": 128, "lr": 3e-3, "patience": 5, "eval_batch_size": 512}
-    if profile == "cpu":
-        # Reduced for a 2-core CPU (see the book's reproduction notes): width 64 instead of 256 makes the
-        # full-softmax output layer 4x cheaper. Dropout and lr chosen on validation NDCG@10 (seed 0, Beauty,
-        # 40-epoch cap, patience 4) among dropout {0.2, 0.3, 0.5} x lr {1e-3, 3e-3}: 0.3 / 3e-3 was best
-        # (0.0722; best epoch 18 of the 40 allowed). Table 5: dropout 0.5, lr 1e-3, 300 epochs.
-        model = {"d_model": 64, "d_ff": 256, "dropout": 0.3}
-        return {}, model, {"epochs": 40, "patience": 4, "lr": 3e-3}
-    return {}, {}, {"epochs": 300, "patience": None, "bf16": False}
+    return get_model_entry(model_name).profiles[profile]
 
 
 def default_sid_source(dataset: str) -> str:
@@ -244,12 +239,12 @@ def make_config(model: str = "sasrec", dataset: str | None = None, profile: str 
     0.0005
     """
     entry = get_model_entry(model)
-    d_kw, m_kw, t_kw = _profile_parts(model, profile)
+    prof = profile_of(model, profile)
     dataset = dataset or ("synthetic" if profile == "smoke" else "beauty")
-    data = DataConfig(dataset=dataset, **file_fields(dataset, data_path), **d_kw)   # file_*: your own file
-    train = TrainConfig(**t_kw, **({"device": device} if device else {}))
+    data = DataConfig(dataset=dataset, **file_fields(dataset, data_path))   # file_*: your own file
+    train = replace(prof.train, device=device) if device else prof.train
     cfg = RunConfig(model_name=model, profile=profile, seed=seed, data=data,
-                    model=_with_dataset(entry.config_from_backbone_kwargs(m_kw), dataset),
+                    model=_with_dataset(prof.model, dataset),
                     train=train, experiment=experiment, model_label=entry.label)
     if ablation is not None:
         if not hasattr(cfg.model, "module"):

@@ -224,7 +224,9 @@ def test_registry_configs():
         assert cfg.model.backbone.dataset == "beauty" and cfg.model.module == DiffuReasonSettings()
         base = make_config(plain, "beauty", "cpu")
         assert cfg.model.backbone == base.model and cfg.train == base.train      # same per-profile settings
-    assert get_model_entry("diffureason-h").profiles is get_model_entry("hstu").profiles
+    for profile, p in get_model_entry("hstu").profiles.items():       # every profile, the backbone's settings
+        assert get_model_entry("diffureason-h").profiles[profile].model.backbone == p.model
+        assert get_model_entry("diffureason-h").profiles[profile].train == p.train
 
 
 @pytest.mark.parametrize("name,label", [("diffureason-h", "DiffuReason-H"), ("diffureason-t", "DiffuReason-T")])

@@ -1,4 +1,5 @@
 """Generative backbones over Semantic IDs (drlib.models.hstu, drlib.models.tiger): HSTU with SIDs and TIGER. Tiny synthetic data only."""
+import dataclasses
 import itertools
 
 import numpy as np
@@ -10,6 +11,7 @@ from drlib.evaluate import compute_ranks
 from drlib.models.hstu import HSTU, HSTUConfig, build_hstu
 from drlib.models.tiger import TIGER, TIGERConfig, build_tiger
 from drlib.models.sid_base import default_codes, random_codes, strictly_decreasing
+from drlib.registry import make_config
 
 N_ITEMS, LEVELS, VOCAB, MAX_LEN = 30, 3, 4, 8
 
@@ -347,15 +349,12 @@ def test_table5_defaults_and_profile_mapping():
     h, t = HSTUConfig(), TIGERConfig()
     assert (h.d_model, h.n_layers, h.n_heads, h.dropout) == (50, 2, 1, 0.2)
     assert (t.d_model, t.d_ff, t.n_heads, t.n_enc_layers, t.n_dec_layers, t.dropout) == (128, 1024, 6, 4, 4, 0.1)
-    cpu = {"d_model": 64, "d_ff": 256, "dropout": 0.2}
-    smoke = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
-    assert HSTUConfig.from_backbone_kwargs(cpu) == HSTUConfig(d_model=64, decoder_d_ff=256, dropout=0.2)
-    assert HSTUConfig.from_backbone_kwargs(smoke) == HSTUConfig(d_model=32, n_layers=1, n_heads=2,
-                                                                decoder_d_ff=64, dropout=0.1)
-    assert TIGERConfig.from_backbone_kwargs(smoke) == TIGERConfig(d_model=32, d_ff=64, n_heads=2, d_kv=16,
-                                                                  n_enc_layers=1, n_dec_layers=1, dropout=0.1)
-    assert TIGERConfig.from_backbone_kwargs(cpu) == TIGERConfig(d_model=64, d_ff=256, d_kv=32, dropout=0.2)
-    assert TIGERConfig.from_backbone_kwargs({}) == TIGERConfig()
+    smoke_h, smoke_t = make_config("hstu", profile="smoke").model, make_config("tiger", profile="smoke").model
+    assert (smoke_h.d_model, smoke_h.n_layers, smoke_h.n_heads, smoke_h.sid_source) == (32, 1, 2, "random")
+    assert (smoke_t.d_model, smoke_t.d_kv, smoke_t.n_enc_layers, smoke_t.n_dec_layers) == (32, 16, 1, 1)
+    for name, table5 in (("hstu", h), ("tiger", t)):        # cpu and paper keep Table 5's sizes
+        for profile in ("cpu", "paper"):
+            assert make_config(name, "beauty", profile).model == dataclasses.replace(table5, dataset="beauty")
 
 
 def test_bad_codes_raise():
@@ -394,7 +393,6 @@ def test_reference_codes_beauty(shared_data):
 def test_registered_and_profiles(name, label, tmp_results):
     """Registry entries: the run's dataset reaches the config, the cpu profile keeps Table 5's sizes and batch,
     the smoke profile uses random SIDs and trains end to end through the runner."""
-    from drlib.registry import make_config
     from drlib.runner import run
     cpu = make_config(name, "beauty", "cpu")
     assert cpu.label == label and cpu.model.dataset == "beauty" and cpu.model.sid_source == "reference"
@@ -429,6 +427,8 @@ def test_rqvae_sid_sources_use_the_cached_tokenizer(source, monkeypatch):
 
 
 def test_hstu_refuses_a_head_count_that_does_not_divide_its_width():
-    assert HSTUConfig.from_backbone_kwargs({"d_model": 50, "n_heads": 5}).n_heads == 5
-    with pytest.raises(ValueError, match="n_heads=4 does not divide d_model=50"):
-        HSTUConfig.from_backbone_kwargs({"d_model": 50, "n_heads": 4})
+    assert HSTUConfig(d_model=50, n_heads=5).n_heads == 5
+    with pytest.raises(ValueError, match="d_model=50 must be divisible by model.n_heads=4"):
+        HSTUConfig(d_model=50, n_heads=4)
+    with pytest.raises(ValueError, match="divisible"):
+        make_config("hstu", "beauty", "cpu", overrides=["model.n_heads=4"])

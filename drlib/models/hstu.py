@@ -72,19 +72,6 @@ class HSTUConfig:
                              f"'sid': SID decoder with constrained beam search), got {self.head!r}")
         check_common_settings(self)
 
-    @classmethod
-    def from_backbone_kwargs(cls, kw: dict) -> "HSTUConfig":
-        """A profile's backbone kwargs -> config: ``d_model``, ``n_layers``, ``n_heads``, ``dropout`` as given,
-        ``d_ff`` -> ``decoder_d_ff`` (HSTU has no FFN), others ignored. An ``n_heads`` that does not divide
-        ``d_model`` is an error (it used to be dropped silently)."""
-        out = {k: kw[k] for k in ("d_model", "n_layers", "n_heads", "dropout", "dataset", "sid_source",
-                                  "beam_width", "head") if k in kw}
-        if "d_ff" in kw:
-            out["decoder_d_ff"] = kw["d_ff"]
-        if "n_heads" in out and out.get("d_model", cls.d_model) % out["n_heads"]:
-            raise ValueError(f"HSTU: n_heads={out['n_heads']} does not divide d_model={out.get('d_model', cls.d_model)}"
-                             "; give a profile or --set model.n_heads=... that divides it (HSTU's d_model 50: 1, 2, 5)")
-        return cls(**out)
 
 
 HSTU_HEADS = ("item", "sid")

@@ -54,19 +54,6 @@ class TIGERConfig:
                              f"{self.rel_buckets}, {self.rel_max_distance}")
         check_common_settings(self)
 
-    @classmethod
-    def from_backbone_kwargs(cls, kw: dict) -> "TIGERConfig":
-        """A profile's backbone kwargs -> config: ``d_model``, ``d_ff``, ``n_heads``, ``dropout`` as given,
-        ``n_layers`` -> both ``n_enc_layers`` and ``n_dec_layers``; others ignored. A ``d_model`` without a
-        ``d_kv`` scales the head width with it (``d_kv = d_model / 2``, Table 5's 64 / 128), so a narrower model
-        also gets cheaper attention (attention dominates TIGER's CPU step)."""
-        out = {k: kw[k] for k in ("d_model", "d_ff", "n_heads", "d_kv", "dropout", "dataset", "sid_source",
-                                  "beam_width") if k in kw}
-        if "d_model" in out and "d_kv" not in out:
-            out["d_kv"] = max(1, out["d_model"] // 2)
-        if "n_layers" in kw:
-            out["n_enc_layers"] = out["n_dec_layers"] = kw["n_layers"]
-        return cls(**out)
 
 
 def relative_bucket(rel: torch.Tensor, bidirectional: bool, n_buckets: int, max_distance: int) -> torch.Tensor:
