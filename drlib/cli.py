@@ -19,6 +19,7 @@ from .data import (DATASETS, FORMATS, DataFormatError, dataset_names, load_seque
                    table1_stats, user_file_report)
 from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
+from . import investigations
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
@@ -207,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", default=None, metavar="NAME",
                    help="only this dataset; with --data-file, the name your file gets")
     _data_file_args(d)
+
+    v = sub.add_parser("investigate", help="the research probes of the reproduction notes (step times, speed A/B, "
+                       "early steps, gradient terms, popularity, beam width); `investigate NAME --help`",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="The research probes behind the reproduction notes, one command each. They run "
+                                   "on Beauty with the\ncpu profile unless --dataset / --profile say otherwise "
+                                   "(--profile smoke: synthetic data, seconds).\nWhat they store goes to "
+                                   "results/investigation/<command>/ (speed-ab --out: results/benchmarks/).\n"
+                                   "`python -m drlib investigate NAME --help` shows a command's options and examples.")
+    investigations.add_parsers(v)
     return parser
 
 
@@ -267,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             return _runs(args)
         if args.cmd == "ranks":
             return _ranks(args)
+        if args.cmd == "investigate":
+            return investigations.run(args, argv)
         if args.cmd == "notebooks":
             for p in execute_all(args.out or OUT, smoke=args.smoke, only=args.names or None):
                 print(f"executed -> {p}")

@@ -16,7 +16,7 @@ from .config import RunConfig
 from .data import UserFile, load_dataset
 from .evaluate import timed_evaluate
 from .paired import encode_ranks
-from .registry import build_model, config_from_record, make_config
+from .registry import build_model, config_from_record
 from .results import find_run_record, load_record, result_path, runs_dir, write_record
 from .train import fit
 from .utils import configure_torch, pick_device, repo_relative, seed_everything
@@ -44,15 +44,6 @@ def build_for(cfg: RunConfig, ds):
     (``sid_source="collaborative"``) reach it through :func:`collaborative_item_table`."""
     seed_everything(cfg.seed)
     return build_model(cfg.model_name, cfg.model, ds.n_items, ds.max_len, item_table=collaborative_item_table)
-
-
-def config_from_spec(spec: str, dataset: str = "beauty", profile: str = "cpu") -> RunConfig:
-    """``MODEL:SEED[:TABLE3-ROW]`` (how the probes in ``tools/`` name a finished run) -> its config; a Table 3 row
-    names a run of the ``ablation`` experiment, anything else one of ``main``."""
-    model_name, seed, *row = spec.split(":", 2)
-    ablation = row[0] if row else None
-    return make_config(model_name, dataset, profile, int(seed), experiment="ablation" if ablation else "main",
-                       ablation=ablation)
 
 
 def load_trained_model(cfg: RunConfig, runs_root: str | Path | None = None):

@@ -1,45 +1,49 @@
-"""Side by side, in one process: a training step of the strong backbones with and without this issue's speed-ups.
+"""Side by side, in one process: a training step of the strong backbones with and without the speed-ups.
 
-    python tools/speed_ab.py sasrec --batches 60 --threads 1
-    python tools/speed_ab.py hstu --batches 60 --threads 1
-    python tools/speed_ab.py sasrec --threads 2 --out results/benchmarks/speed-ab-sasrec-t2.json
-    python tools/speed_ab.py rearec-erl --batches 30 --threads 1
+    python -m drlib investigate speed-ab sasrec --batches 60 --threads 1
+    python -m drlib investigate speed-ab hstu --batches 60 --threads 1
+    python -m drlib investigate speed-ab sasrec --threads 2 --out results/benchmarks/speed-ab-sasrec-t2.json
+    python -m drlib investigate speed-ab rearec-erl --batches 30 --threads 1
 
 "before" is the step as it was: the dropout mask from ``torch.rand`` (one mt19937 draw per element) and, for
 SASRec, the last block computing every position although the loss reads only ``h_L``. "after" is the library as
 it is (:class:`drlib.models.layers.Dropout`, :meth:`SASRec.encode_last`). For ReaRec-ERL, "before" also has
 every reasoning pass through every position of the last block and the loss through autograd (per-step
-cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. Both models start from the same weights
-and run the same epoch-0 batches (seed 0, the training loop's length buckets), interleaved A, B, A, B so that a
-change in machine load hits both; the first 5 of each are warm-up. Prints ms per batch (mean over the batches) and
-the ratio; ``--out`` stores them as JSON with the command and the machine.
+cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. Both models
+start from the same weights and run the same epoch-0 batches (seed 0, the training loop's length buckets),
+interleaved A, B, A, B so that a change in machine load hits both; the first --warmup of each (default 5) are not
+timed. Beauty and the cpu profile unless --dataset / --profile say otherwise. Prints ms per batch (mean over the
+batches) and the ratio; ``--out FILE`` stores them as a record with the command and the machine (the stored ones
+are results/benchmarks/speed-ab-<model>-t<threads>.json).
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drlib.baselines.rearec import ReaRec                   # noqa: E402
-from drlib.registry import make_config                       # noqa: E402
-from drlib.evaluate import trim_padding                     # noqa: E402
-from drlib.models.base import NextItemModel                 # noqa: E402
-from drlib.models.layers import Dropout                     # noqa: E402
-from drlib.runner import build_for, get_dataset             # noqa: E402
-from drlib.train import epoch_batches                       # noqa: E402
-from drlib.results import write_record                               # noqa: E402
-from drlib.utils import configure_torch                               # noqa: E402
+from ..baselines.rearec import ReaRec
+from ..evaluate import trim_padding
+from ..models.base import NextItemModel
+from ..models.layers import Dropout
+from ..registry import make_config
+from ..results import write_record
+from ..runner import build_for, get_dataset
+from ..train import epoch_batches
+from ..utils import configure_torch
+from .common import add_config_args, command_line
+
+HELP = "a training step with and without the speed-ups, side by side"
+STORES = "--out FILE (results/benchmarks/)"
+MODELS = ("sasrec", "hstu", "rearec-erl")
 
 
 class RandDropout(torch.nn.Module):
-    """The dropout before this change: ``x * (rand >= p) / (1 - p)``."""
+    """The dropout before the change: ``x * (rand >= p) / (1 - p)``."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -82,6 +86,7 @@ class AutogradERL(ReaRec):
 
 
 def before(model):
+    """A copy of ``model`` with the step as it was before the speed-ups (same weights)."""
     old = copy.deepcopy(model)
     for name, mod in list(old.named_modules()):
         for child_name, child in list(mod.named_children()):
@@ -96,23 +101,28 @@ def before(model):
     return old
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["sasrec", "hstu", "rearec-erl"])
-    ap.add_argument("--dataset", default="beauty")
-    ap.add_argument("--batches", type=int, default=60)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", choices=MODELS, help="the backbone: " + ", ".join(MODELS))
+    p.add_argument("--batches", type=int, default=60, help="timed steps of each variant (default: 60)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps of each variant first (default: 5)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="store the result as a record there, e.g. results/benchmarks/speed-ab-sasrec-t1.json "
+                        "(default: print only)")
+    add_config_args(p, threads=1, overrides=False)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
     configure_torch(args.threads)
-    cfg = make_config(args.model, args.dataset, "cpu", 0)
+    cfg = make_config(args.model, args.dataset, args.profile, 0)
     ds = get_dataset(cfg)
     after = build_for(cfg, ds).train()
     variants = {"before": before(after).train(), "after": after}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for k, m in variants.items()}
     lengths = (ds.train_inputs != 0).sum(1)
     batches = epoch_batches(lengths, cfg.train.batch_size, torch.Generator().manual_seed(0),
-                            cfg.train.length_buckets)[:args.batches + 5]
+                            cfg.train.length_buckets)[:args.batches + args.warmup]
+    if len(batches) <= args.warmup:
+        raise ValueError(f"one epoch has {len(batches)} batches: fewer than --warmup {args.warmup} plus one timed")
     X, Y = torch.from_numpy(ds.train_inputs), torch.from_numpy(ds.train_targets)
     times = {k: [] for k in variants}
     for i, idx in enumerate(batches):
@@ -123,17 +133,12 @@ def main(argv=None):
             opts[k].zero_grad(set_to_none=True)
             loss.backward()
             opts[k].step()
-            if i >= 5:
+            if i >= args.warmup:
                 times[k].append(1000 * (time.perf_counter() - t0))
     ms = {k: sum(v) / len(v) for k, v in times.items()}
-    out = {"model": args.model, "dataset": args.dataset, "threads": args.threads, "batches": len(times["after"]),
-           "ms_per_batch": ms, "speedup": ms["before"] / ms["after"]}
+    out = {"model": args.model, "dataset": cfg.data.dataset, "threads": args.threads,
+           "batches": len(times["after"]), "ms_per_batch": ms, "speedup": ms["before"] / ms["after"]}
     print(json.dumps(out))
     if args.out:
-        write_record(args.out, out,
-                     command="python tools/speed_ab.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+        write_record(args.out, out, command=command_line(argv))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
