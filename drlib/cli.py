@@ -24,8 +24,10 @@ from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
 from .user_ranks import store_test_ranks
-from .sid.build import (TokenizerConfig, apply_tokenizer_overrides, build_sids, describe_tokenizer_fields,
-                        record_path, stats_table)
+from .sid.build import build_sids
+from .sid.store import record_path
+from .sid.table import stats_table
+from .sid.tokenizer import TokenizerConfig, apply_tokenizer_overrides, describe_tokenizer_fields
 
 
 OWN_DATA = f"""your own data (--data-file PATH):

@@ -1,5 +1,6 @@
-"""drlib.sid.build: the tokenizer config and hash, build_sids (record + codes, cache), the collaborative source's
-errors, config_from_record and the ``sids`` CLI. Tiny synthetic features (monkeypatched loader), one thread,
+"""drlib.sid's tokenizations (tokenizer, sources, stats, store, build, table): the tokenizer config and hash, the
+stored records under their ids, build_sids (record + codes, cache), the collaborative source's errors,
+config_from_record and the ``sids`` CLI. Tiny synthetic features (monkeypatched loader), one thread,
 temporary results/runs folders (the ``tmp_results`` fixture)."""
 import dataclasses
 import json
@@ -13,8 +14,11 @@ from drlib.cli import main
 from drlib.registry import config_from_record, make_config
 from drlib.runner import collaborative_item_table
 from drlib.sid import PAD_CODE, RQVAEConfig, train_rqvae
-from drlib.sid.build import (DEFAULT_COLLAB_RUN, TokenizerConfig, apply_tokenizer_overrides, build_sids,
-                             codes_path, load_codes, record_path, tokenization_stats)
+from drlib.sid.build import build_sids, load_codes
+from drlib.sid.sources import scale_features
+from drlib.sid.stats import tokenization_stats
+from drlib.sid.store import codes_path, load_tokenizer_record, record_path
+from drlib.sid.tokenizer import DEFAULT_COLLAB_RUN, TokenizerConfig, apply_tokenizer_overrides
 
 torch.set_num_threads(1)
 
@@ -36,7 +40,7 @@ def tiny_features(monkeypatch):
 
     def fake(cfg, item_table=None):
         calls.append(cfg.features)
-        x = B.scale_features(clustered(), cfg.scale)
+        x = scale_features(clustered(), cfg.scale)
         return x, {"source": "synthetic", "shape": list(x.shape)}
     monkeypatch.setattr(B, "load_features", fake)
     return calls
@@ -76,6 +80,25 @@ def test_config_validation_and_hash():
     assert dataclasses.replace(t, text_model="other").config_hash != t.config_hash
     assert dataclasses.replace(t, text_path="other.tsv").config_hash != t.config_hash
     assert dataclasses.replace(t, attribute_dim=8, collab_run="x").config_hash == t.config_hash
+
+
+STORED = sorted((Path(__file__).resolve().parents[1] / "results" / "tokenizer").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: p.stem)
+def test_stored_tokenizer_records_load_under_their_ids(path):
+    """Every committed record of results/tokenizer/: its config rebuilds its hash and id (the file name, which
+    ``model.sid_source=tokenizer:<id>`` names), and the store reads it back for that config."""
+    rec = json.loads(path.read_text())
+    cfg = TokenizerConfig.from_dict(rec["config"])
+    assert cfg.to_dict() == {**cfg.to_dict(), **rec["config"]}
+    assert (cfg.config_hash, cfg.tokenizer_id) == (rec["config_hash"], rec["id"]) and path.stem == rec["id"]
+    assert record_path(cfg, path.parents[1]) == path
+    assert load_tokenizer_record(cfg, path.parents[1]) == rec
+
+
+def test_there_are_stored_tokenizer_records():
+    assert {p.name.split("-")[1] for p in STORED} >= {"attributes", "collaborative", "reference"}
 
 
 def test_overrides():
