@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .data.split import EvalSplit
 
@@ -92,27 +93,45 @@ def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalS
 
 def evaluate(model, split: EvalSplit, ks: Sequence[int] = (5, 10), batch_size: int = 1024,
              mask_history: bool = True, device: torch.device | str = "cpu", autocast_bf16: bool = False,
-             return_ranks: bool = False):
-    """Evaluate a :class:`~drlib.models.Recommender` on a split. Returns metrics (and ranks if asked)."""
+             return_ranks: bool = False, rows: np.ndarray | None = None):
+    """Evaluate a :class:`~drlib.models.Recommender` on a split (or on its users ``rows``). Returns metrics (and
+    ranks if asked)."""
     was_training = model.training
     model.eval()
     dev = torch.device(device)
     try:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast_bf16):
-            ranks = compute_ranks(model.full_scores, split, batch_size, mask_history, dev)
+            ranks = compute_ranks(model.full_scores, split, batch_size, mask_history, dev, rows)
     finally:
         model.train(was_training)
     m = metrics_from_ranks(ranks, ks)
     return (m, ranks) if return_ranks else m
 
 
-def timed_evaluate(model, split, **kw):
-    """:func:`evaluate` plus wall-clock seconds (CUDA synchronized)."""
+def evaluate_shared(model, split: EvalSplit, return_ranks: bool = False, **kw):
+    """:func:`evaluate` by every process of a torchrun job together: each ranks every ``world``-th user, the ranks
+    are gathered, and every process returns the metrics (and ranks) of the whole split, the same numbers, so all
+    take the same early-stopping decisions. In a plain process, :func:`evaluate` itself."""
+    if not dist.is_initialized():
+        return evaluate(model, split, return_ranks=return_ranks, **kw)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    _, mine = evaluate(model, split, return_ranks=True, rows=np.arange(rank, len(split), world), **kw)
+    parts = [None] * world
+    dist.all_gather_object(parts, mine)
+    ranks = np.empty(len(split), dtype=np.int64)
+    for r, part in enumerate(parts):
+        ranks[r::world] = part
+    m = metrics_from_ranks(ranks, kw.get("ks", (5, 10)))
+    return (m, ranks) if return_ranks else m
+
+
+def timed_evaluate(model, split, shared: bool = False, **kw):
+    """:func:`evaluate` (``shared``: :func:`evaluate_shared`) plus wall-clock seconds (CUDA synchronized)."""
     dev = torch.device(kw.get("device", "cpu"))
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t0 = time.perf_counter()
-    res = evaluate(model, split, **kw)
+    res = (evaluate_shared if shared else evaluate)(model, split, **kw)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     return res, time.perf_counter() - t0

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -17,9 +18,9 @@ from .data import UserFile, load_dataset
 from .evaluate import timed_evaluate
 from .paired import encode_ranks
 from .registry import build_model, config_from_record
-from .results import find_run_record, load_record, result_path, runs_dir, write_record
-from .train import fit
-from .utils import configure_torch, pick_device, repo_relative, seed_everything
+from .results import find_run_record, load_record, read_record, result_path, runs_dir, write_record
+from .train import _quiet, fit
+from .utils import barrier, configure_torch, init_distributed, pick_device, repo_relative, seed_everything
 
 _DATA_CACHE: dict = {}
 
@@ -82,31 +83,44 @@ def collaborative_item_table(run_id: str, results_root=None, runs_root=None) -> 
 def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = None,
         runs_root: str | Path | None = None, progress: bool = True,
         log: Callable[[str], None] = print, on_epoch_end=None, command: str | None = None) -> dict:
-    """Train and evaluate ``cfg``; store and return its record. A stored record is returned unless ``force``."""
+    """Train and evaluate ``cfg``; store and return its record. A stored record is returned unless ``force``.
+
+    Under ``torchrun`` every process calls it (:func:`~drlib.train.fit` says how the work is split); rank 0 alone
+    logs and writes (checkpoints, weights, the record, which then names the job's ``world_size`` and ``backend``
+    in ``env``), and the others wait for each file before going on."""
+    rank, world = init_distributed(cfg.train.device)          # (0, 1) unless started by torchrun
+    if rank:
+        progress, log = False, _quiet
     if not force:
         rec = load_record(cfg, results_root)
         if rec is not None:
             log(f"stored: {result_path(cfg, results_root)}")
             return rec
     configure_torch(cfg.train.num_threads)
-    ds = get_dataset(cfg)
-    model = build_for(cfg, ds)
     rdir = run_dir(cfg, runs_root)
     ckpt = rdir / "checkpoint.pt"
-    if force and ckpt.exists():
+    if rank:
+        barrier()               # rank 0 goes first: one download of the data, one writer of a tokenizer the model needs
+    ds = get_dataset(cfg)
+    model = build_for(cfg, ds)
+    if force and ckpt.exists() and not rank:
         ckpt.unlink()
+    if not rank:
+        barrier()
     log(f"run {cfg.run_id}: {cfg.label} on {cfg.data.dataset} ({ds.n_users} users, {ds.n_items} items, "
         f"{len(ds.train_targets)} training examples), profile {cfg.profile}, seed {cfg.seed}")
     res = fit(model, ds, cfg.train, cfg.eval, seed=cfg.seed, checkpoint=ckpt, progress=progress, log=log,
               on_epoch_end=on_epoch_end)
     device = pick_device(cfg.train.device)
     kw = dict(ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size, mask_history=cfg.eval.mask_history,
-              device=device, autocast_bf16=cfg.train.bf16)
+              device=device, autocast_bf16=cfg.train.bf16, shared=True)
     valid, _ = timed_evaluate(model, ds.valid, **kw)
     (test, test_ranks), test_seconds = timed_evaluate(model, ds.test, return_ranks=True, **kw)
     command = command or (f"python -m drlib train --dataset {cfg.data.dataset} --model {cfg.model_name} "
                           f"--profile {cfg.profile} --seed {cfg.seed} --experiment {cfg.experiment}"
                           + (f" --ablation '{cfg.variant}'" if cfg.variant else ""))
+    if world > 1:
+        command = torchrun_command(command, world)
     body = {
         "metrics": {"valid": valid, "test": test},
         "timing": {"train_seconds": res.train_seconds, "epochs": res.epochs_run, "best_epoch": res.best_epoch,
@@ -116,14 +130,28 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
         "history": res.history,
         "ranks": {"test": encode_ranks(test_ranks)},         # every test user's rank, for paired per-user tests
     }
-    rdir.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), rdir / "model.pt")
     path = result_path(cfg, results_root)
-    record = write_record(path, body, command=command, cfg=cfg, device=device)
-    if ckpt.exists():
-        ckpt.unlink()
+    if not rank:
+        rdir.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), rdir / "model.pt")
+        record = write_record(path, body, command=command, cfg=cfg, device=device)
+        if ckpt.exists():
+            ckpt.unlink()
+    barrier()
+    if rank:
+        record = read_record(path)
     log(f"test {' '.join(f'{k} {v:.4f}' for k, v in test.items())} -> {path}")
     return record
+
+
+def torchrun_command(command: str, world: int) -> str:
+    """``python -m drlib ...`` as the ``torchrun`` command that runs it with this job's processes per node (and
+    nodes)."""
+    if not command.startswith("python -m "):
+        return command
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = f"--nnodes={world // per_node} " if world > per_node else ""
+    return f"torchrun {nodes}--nproc_per_node={per_node} -m {command[len('python -m '):]}"
 
 
 def clean_run(cfg: RunConfig, runs_root: str | Path | None = None) -> None:

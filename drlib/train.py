@@ -6,6 +6,14 @@ end. A checkpoint (model, optimiser, RNG state, best weights, history, timings) 
 after every epoch, so a run killed at any point resumes from the last finished epoch and reaches the
 same final weights as an uninterrupted run (the shuffle of epoch ``e`` depends only on ``(seed, e)``,
 and the dropout RNG state is restored).
+
+Under ``torchrun`` (N processes), every process draws the same batches and trains on its share of each batch
+(``batch.tensor_split(N)``); after the backward pass one all-reduce sums every process's gradients and logs,
+weighted by its share: the whole batch's mean gradient and loss, as one process computes them, so
+``train.batch_size`` stays the batch of one optimisation step and the config (and its hash) means the same
+training whatever N. Each process draws its own dropout noise (its own seed; all RNG states go into the
+checkpoint). Validation is split over the processes and gathered (:func:`~drlib.evaluate.evaluate_shared`), so
+all of them hold the same history and take the same decisions; only rank 0 writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -17,11 +25,12 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .config import EvalConfig, TrainConfig
 from .data.split import SeqDataset
-from .evaluate import evaluate, trim_padding
-from .utils import atomic_torch_save, configure_torch, pick_device
+from .evaluate import evaluate_shared, trim_padding
+from .utils import atomic_torch_save, barrier, configure_torch, init_distributed, pick_device, stable_hash
 
 
 @dataclass
@@ -45,16 +54,57 @@ CKPT_SECONDS = 600.0   # with a checkpoint path, an epoch longer than this is al
 
 
 def _save_checkpoint(ckpt: Path, model, opt, device: torch.device, state: dict) -> None:
-    """Weights, optimizer, RNG states and the loop's ``state`` (with ``state["partial"]`` set, a mid-epoch one)."""
-    atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                       "rng_cpu": torch.get_rng_state(),
-                       "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                       "state": state}, ckpt)
+    """Weights, optimizer, RNG states and the loop's ``state`` (with ``state["partial"]`` set, a mid-epoch one).
+
+    In a torchrun job every process calls it: rank 0 writes the file, with every process's RNG states
+    (``rng_ranks``), while the others wait until it is written."""
+    rng = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+    extra = {}
+    if dist.is_initialized():
+        extra["rng_ranks"] = [None] * dist.get_world_size()
+        dist.all_gather_object(extra["rng_ranks"], rng)
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "rng_cpu": rng[0], "rng_cuda": rng[1], "state": state, **extra}, ckpt)
+    barrier()
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """The torch seed of process ``rank`` of a torchrun job: ``seed`` itself for rank 0 (one process under torchrun
+    trains bit for bit as without it), a value derived from both for the others (their own dropout noise)."""
+    return seed if rank == 0 else int(stable_hash({"seed": seed, "rank": rank})[:15], 16)
+
+
+def _all_reduce_step(model, logs: dict, weight: float, flag: bool) -> tuple[dict, bool]:
+    """One all-reduce of a training step over the processes of a torchrun job: every gradient and log, weighted by
+    this process's ``weight`` (its share of the batch) and summed, becomes the whole batch's mean, the same in
+    every process; a parameter keeps ``grad = None`` only where no process gave it a gradient (a phase that leaves
+    it out). ``flag``: rank 0's wish for a mid-epoch checkpoint, returned to all (the others pass False)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    keys = sorted(logs)
+    dev = params[0].device
+    small = torch.tensor([logs[k] * weight for k in keys] + [float(flag)] + [float(p.grad is not None) for p in params],
+                         dtype=torch.float64, device=dev)
+    grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params])
+    if weight != 1.0:
+        grads.mul_(weight)
+    dist.all_reduce(small)
+    dist.all_reduce(grads)
+    small = small.tolist()
+    offset = 0
+    for p, has in zip(params, small[len(keys) + 1:]):
+        p.grad = grads[offset:offset + p.numel()].view_as(p).to(p.dtype) if has else None
+        offset += p.numel()
+    return dict(zip(keys, small[:len(keys)])), small[len(keys)] > 0
 
 
 def _sync(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _quiet(_: str) -> None:
+    """The log of the processes other than rank 0 of a torchrun job."""
 
 
 def epoch_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator,
@@ -84,6 +134,10 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     """Train ``model`` on ``ds``; return the :class:`FitResult` with the best weights loaded into ``model``."""
     configure_torch(cfg.num_threads)
     device = pick_device(cfg.device)
+    rank, world = init_distributed(device)          # (0, 1) unless started by torchrun
+    shared = dist.is_initialized()
+    if rank:
+        progress, log = False, _quiet
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "best_valid": {}, "best_model": None,
@@ -94,13 +148,22 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng_cpu"])
-        if device.type == "cuda" and saved.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(saved["rng_cuda"], device)
+        rngs = saved.get("rng_ranks") or [(saved["rng_cpu"], saved.get("rng_cuda"))]
+        if rank < len(rngs):
+            torch.set_rng_state(rngs[rank][0])
+            if device.type == "cuda" and rngs[rank][1] is not None:
+                torch.cuda.set_rng_state(rngs[rank][1], device)
+        else:
+            torch.manual_seed(_rank_seed(seed, rank) + saved["state"]["epoch"])
         state = saved["state"]
-        log(f"resumed from {ckpt} after epoch {state['epoch']}")
+        log(f"resumed from {ckpt} after epoch {state['epoch']}"
+            + (f" (written by {len(rngs)} processes, now {world}: the run goes on, but not bit for bit)"
+               if len(rngs) != world else ""))
     else:
-        torch.manual_seed(seed)
+        torch.manual_seed(_rank_seed(seed, rank))
+    if shared:                                    # every process starts from rank 0's weights
+        for t in model.state_dict().values():
+            dist.broadcast(t, 0)
 
     inputs_all = torch.from_numpy(ds.train_inputs)
     targets_all = torch.from_numpy(ds.train_targets)
@@ -146,6 +209,10 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         last_note = last_ckpt = time.perf_counter()
         for b in batch_iter:
             idx = batches[b]
+            if shared:          # this process's share; a batch smaller than the job: each trains on all of it
+                share = idx.tensor_split(world)[rank] if len(idx) >= world else idx
+                weight = len(share) / len(idx) if len(idx) >= world else 1.0 / world
+                idx = share
             x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
             _sync(device)
             t0 = time.perf_counter()
@@ -153,6 +220,9 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                 loss, logs = model.compute_loss(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            want_ckpt = ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS
+            if shared:
+                logs, want_ckpt = _all_reduce_step(model, logs, weight, bool(want_ckpt) and rank == 0)
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
@@ -171,7 +241,7 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                 last_note = time.perf_counter()
                 log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
                     f"{batch_time / (b + 1):.2f} s per batch")
-            if ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS:
+            if want_ckpt:
                 state["partial"] = {"next_batch": b + 1, "n_batches": n_batches, "losses": list(losses),
                                     "extra": dict(extra),
                                     "batch_time": batch_time, "seconds": time.perf_counter() - t_epoch,
@@ -179,8 +249,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
                 _save_checkpoint(ckpt, model, opt, device, state)
                 state["partial"] = None
                 last_ckpt = time.perf_counter()
-        valid = evaluate(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
-                         mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
+        valid = evaluate_shared(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
+                                mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
         score = valid[metric]
         improved = score > state["best_score"]
         if improved:

@@ -1,6 +1,8 @@
-"""Small shared helpers: seeding, device choice, atomic file writes, environment info."""
+"""Small shared helpers: seeding, device choice, the process group of a torchrun job, atomic file writes,
+environment info."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # drlib runs from a checkout of this repository (its stored results are the book's), not from an installed copy
@@ -43,14 +46,49 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def launched_by_torchrun() -> bool:
+    """True in a process that ``torchrun`` started (or any launcher that sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
 def pick_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``. In a process
+    started by ``torchrun``, ``"auto"`` and ``"cuda"`` mean this process's GPU, ``cuda:LOCAL_RANK``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and launched_by_torchrun():
+        name = f"cuda:{os.environ['LOCAL_RANK']}"
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu or auto")
     return dev
+
+
+def init_distributed(device: torch.device | str) -> tuple[int, int]:
+    """``(rank, world size)`` of this process: ``(0, 1)`` in a plain one. In a process started by ``torchrun``, it
+    joins the job's process group first (once): ``nccl`` for a CUDA ``device`` (a name goes through
+    :func:`pick_device`; the device becomes this process's current one), ``gloo`` on the CPU. A group made before
+    (by the caller) is used as it is."""
+    if not dist.is_initialized():
+        if not launched_by_torchrun():
+            return 0, 1
+        device = pick_device(device) if isinstance(device, str) else device
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_leave_process_group)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _leave_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    """Wait for every process of the job (nothing to wait for in a plain process)."""
+    if dist.is_initialized():
+        dist.barrier()
 
 
 def configure_torch(num_threads: int | None = None) -> None:
@@ -133,12 +171,14 @@ def device_name(device: torch.device) -> str:
 
 
 def env_info(device: torch.device) -> dict:
+    """Commit, versions and device; in a torchrun job also ``world_size`` (processes) and ``backend``."""
     return {
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),
         "device_name": device_name(device),
+        **({"world_size": dist.get_world_size(), "backend": dist.get_backend()} if dist.is_initialized() else {}),
     }
 
 
