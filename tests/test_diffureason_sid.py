@@ -2,6 +2,7 @@
 
 Tiny random catalogues only (plus one smoke run per model through the runner on the synthetic data)."""
 
+import dataclasses
 import pytest
 import torch
 
@@ -223,10 +224,12 @@ def test_registry_configs():
         assert cfg.label == label and isinstance(cfg.model.backbone, bcls)
         assert cfg.model.backbone.dataset == "beauty" and cfg.model.module == DiffuReasonSettings()
         base = make_config(plain, "beauty", "cpu")
-        assert cfg.model.backbone == base.model and cfg.train == base.train      # same per-profile settings
+        assert cfg.model.backbone == base.model                                    # the backbone's settings
+        assert cfg.train == dataclasses.replace(base.train, epochs=100)           # a 100-epoch cap, same patience
     for profile, p in get_model_entry("hstu").profiles.items():       # every profile, the backbone's settings
         assert get_model_entry("diffureason-h").profiles[profile].model.backbone == p.model
-        assert get_model_entry("diffureason-h").profiles[profile].train == p.train
+        ours = get_model_entry("diffureason-h").profiles[profile].train
+        assert ours == (dataclasses.replace(p.train, epochs=100) if profile == "cpu" else p.train)
 
 
 @pytest.mark.parametrize("name,label", [("diffureason-h", "DiffuReason-H"), ("diffureason-t", "DiffuReason-T")])
