@@ -59,7 +59,7 @@ def load_trained_model(cfg: RunConfig, runs_root: str | Path | None = None):
 
 def collaborative_item_table(run_id: str, results_root=None, runs_root=None) -> tuple[torch.Tensor, dict]:
     """``(item table [n_items + 1, d], info)`` of the trained backbone of the finished run ``run_id``: what the
-    collaborative Semantic IDs are built from (:func:`drlib.sid.build.load_features`)."""
+    collaborative Semantic IDs are built from (:func:`drlib.sid.sources.load_features`)."""
     rec_path, rec = find_run_record(run_id, results_root)
     cfg = config_from_record(rec)
     weights = run_dir(cfg, runs_root) / "model.pt"

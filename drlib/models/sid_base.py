@@ -20,7 +20,10 @@ import torch.nn.functional as F
 from ..data.readers import DataFormatError
 from ..data.registry import get_spec
 from ..sid import PAD_CODE, SIDTrie, add_disambiguation, constrained_beam_search, load_reference_sids
-from ..sid.build import ItemTable, TokenizerConfig, apply_tokenizer_overrides, load_codes, load_stored_codes
+from ..sid.build import load_codes
+from ..sid.sources import ItemTable
+from ..sid.store import load_stored_codes
+from ..sid.tokenizer import TokenizerConfig, apply_tokenizer_overrides
 from .base import Recommender
 
 SID_SOURCES = ("reference", "random", "attributes", "collaborative")

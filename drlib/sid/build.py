@@ -25,12 +25,12 @@ from typing import Callable
 
 import torch
 
-from .features import PAD_CODE, load_reference_sids
+from .features import load_reference_sids
 from .rqvae import add_disambiguation, assign_sids, train_rqvae
 from .sources import ItemTable, load_features
 from .stats import tokenization_stats
-from .store import EXPERIMENT, codes_path, load_stored_codes, load_tokenizer_record, record_path
-from .tokenizer import TokenizerConfig, apply_tokenizer_overrides
+from .store import EXPERIMENT, codes_path, load_tokenizer_record, record_path
+from .tokenizer import TokenizerConfig
 from ..results import write_record
 from ..utils import atomic_torch_save, repo_relative
 
@@ -136,7 +136,4 @@ def build_sids(cfg: TokenizerConfig, progress: bool = True, force: bool = False,
     return record
 
 
-# PAD_CODE, ItemTable, TokenizerConfig, apply_tokenizer_overrides and load_stored_codes are here for the modules
-# that import them from drlib.sid.build (drlib.models.sid_base); their homes are features, sources, tokenizer, store.
-__all__ = ["EXPERIMENT", "ItemTable", "PAD_CODE", "REFERENCE_CODEBOOK", "TokenizerConfig", "apply_tokenizer_overrides",
-           "build_sids", "load_codes", "load_stored_codes"]
+__all__ = ["REFERENCE_CODEBOOK", "build_sids", "load_codes"]
