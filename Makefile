@@ -1,12 +1,14 @@
-# `make book` builds the Jupyter Book; `make test` runs the full test suite, what CI runs (installing chromium for the
-# widget test); `make test-fast` runs the fast tier only (unit and smoke tests, no notebooks, book build or browser).
-# Both create (or reuse) the virtual environment .venv with every pinned dependency.
+# `make install` creates (or reuses) the virtual environment .venv with every pinned dependency and the offline widget
+# scripts; `make book` builds the Jupyter Book from the committed pages in book/generated/ (`jupyter-book build book/`,
+# warnings as errors); `make notebooks` executes notebooks/ from the stored results into book/generated/ (after new
+# records or a notebook edit); `make test` runs the full test suite, what CI runs (installing chromium for the browser
+# test); `make test-fast` runs the fast tier only (unit and smoke tests, no notebooks, book build or browser).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.drlib-installed
 
-.PHONY: install book test test-fast clean-book browser
+.PHONY: install book notebooks test test-fast clean-book browser
 
 WIDGETS := book/_widgets/embed-amd.js
 
@@ -20,11 +22,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test,text]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(WIDGETS)
 
-book: $(STAMP) $(WIDGETS)
-	$(BIN)/python -m drlib notebooks
+# the book as `jupyter-book build book/` builds it, with warnings as errors
+book: install
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
+
+# the book's pages executed again from the stored results (only reads; commit book/generated/ afterwards)
+notebooks: $(STAMP)
+	$(BIN)/python -m drlib notebooks
 
 # Full tier: every test, including those marked slow (notebooks, book build, browser, long trainings).
 test: $(STAMP) browser $(WIDGETS)

@@ -106,6 +106,13 @@ def recommendation_spread(model, ds: SeqDataset, k: int = 10, batch_size: int = 
 EXPERIMENT = "probes"
 
 
+def stored_probe(cfg, results_root=None) -> dict | None:
+    """The stored probe record of ``cfg``'s run (``results/probes/<run-id>.json``), or ``None``: what the book's pages
+    read. They never probe: :func:`probe_run` computes a missing record from kept weights."""
+    path = Path(results_root or results_dir()) / EXPERIMENT / f"{cfg.run_id}.json"
+    return read_record(path) if path.exists() else None
+
+
 def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch_size: int = 1024) -> dict | None:
     """Run the probes on the trained model of ``cfg`` and store them in ``results/probes/<run-id>.json``.
 

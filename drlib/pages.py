@@ -1,0 +1,949 @@
+"""What each page of the book shows first: its finding, a figure, and a table that fits the page.
+
+A page's *finding* is two or three sentences: what the paper claims, then what we measured. Our numbers are computed
+here from the stored records, never typed in; the paper's come from :mod:`drlib.report` (its tables) and
+:data:`PAPER_CLAIMS` (what its text says about the figures that have no table). Where a page has no records yet, it
+says so (:data:`NOT_MEASURED`) and draws the paper's numbers alone.
+
+Tables are shown compact (short columns, rounded numbers) and carry their full version (every column, full
+precision) as a CSV download embedded in the page (:class:`Table`). Figures are plain ``matplotlib`` figures, not
+pyplot ones, so a notebook shows each exactly where it displays it.
+
+Nothing here trains, measures or probes: the notebooks collect the records (``drlib.experiments.collect``) and hand
+them in. The display objects need no IPython: Jupyter shows them through ``_repr_markdown_`` and ``_repr_html_``.
+
+>>> rows = verdict_table([])                                      # nothing of ours stored: the paper's bars alone
+>>> sorted(set(rows.seeds))
+[0]
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .data import DATASETS, item_popularity, table1_stats
+from .diffureason.ablations import ABLATIONS, describe
+from .registry import MODELS
+from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
+                     PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
+from .results import module_setting, records_frame
+
+NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
+NOT_MEASURED_PLAIN = "not yet measured on the strong backbones\n(see results/archive/)"
+DATASET_NAMES = {"beauty": "Beauty", "sports": "Sports", "instruments": "Instruments",
+                 "video_games": "Video & Games", "synthetic": "synthetic"}
+SHORT = {"recall@5": "R@5", "recall@10": "R@10", "ndcg@5": "N@5", "ndcg@10": "N@10"}
+# (backbone, DiffuReason model) as Table 2 pairs them
+PAIRS = (("SASRec", "DiffuReason-S"), ("HSTU", "DiffuReason-H"), ("TIGER", "DiffuReason-T"))
+PAPER_DATASETS = ("beauty", "sports", "instruments", "video_games")
+# What the paper's text says about the figures that come without a table (quoted numbers are the paper's).
+PAPER_CLAIMS = {
+    "sensitivity": "performance is stable for both loss weights α and β between 0.25 and 2.0, with the optimum "
+                   "around 1.0 (Sec. 4.5, Fig. 3; no table)",
+    "trajectories": "the target's rank improves at every reasoning step and the diffusion stage gives the largest "
+                    "jump (e.g. rank 30 to 8; Sec. 4.6, Fig. 4)",
+    "groups": "gains in every user and item group, larger in the sparse ones (Sports: UG-0 +17.1% from Step 1 to "
+              "the diffusion output; Beauty: UG-0 +27.4%, UG-3 +34.6%, the rarest items IG-0 +28.9%; Sec. 4.6, "
+              "Fig. 5 and 7)",
+}
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_GREY, _OURS = "0.62", "C0"
+
+
+def t95(dof: int) -> float:
+    """The two-sided 95% quantile of Student's t with ``dof`` degrees of freedom (1.96 + 2.5/dof above 30)."""
+    if dof < 1:
+        raise ValueError(f"need at least one degree of freedom, got {dof}")
+    return _T975[dof - 1] if dof <= 30 else 1.96 + 2.5 / dof
+
+
+# ---------------------------------------------------------------------------------------------- display objects
+
+def _inline_html(text: str) -> str:
+    """Escape ``text`` for HTML and turn its `code` spans into ``<code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """Markdown a notebook shows as rendered text (the finding of a page)."""
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Table:
+    """A table as the page shows it (``shown``: short columns, rounded numbers as text) with the full table
+    (``data``: every column, full precision) as a CSV download embedded in the page as a data URI, so the static
+    book needs no extra file."""
+    shown: pd.DataFrame
+    data: pd.DataFrame
+    name: str
+    note: str = ""
+
+    def csv(self) -> str:
+        return self.data.to_csv(index=False)
+
+    def href(self) -> str:
+        return "data:text/csv;charset=utf-8;base64," + base64.b64encode(self.csv().encode()).decode("ascii")
+
+    def _repr_html_(self) -> str:
+        body = self.shown.to_html(index=False, border=0, na_rep="–", classes="dataframe drlib-table")
+        note = f" {_inline_html(self.note)}" if self.note else ""
+        return (f'<div class="drlib-table">{body}<p class="drlib-download"><a href="{self.href()}" '
+                f'download="{self.name}.csv">Download as CSV</a> ({len(self.data)} rows, every column, full '
+                f'precision).{note}</p></div>')
+
+    def __repr__(self) -> str:
+        return f"<table {self.name}: {len(self.data)} rows; the HTML view has it as CSV>"
+
+
+@dataclass
+class Plot:
+    """A figure a notebook shows as a PNG wherever it is displayed, whatever matplotlib backend the kernel has."""
+    figure: Figure
+
+    def png(self) -> bytes:
+        """The figure as PNG, drawn once: every display of it (the page, a glue into another page) is the same file."""
+        if not hasattr(self, "_png"):
+            buf = io.BytesIO()
+            self.figure.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+            self._png = buf.getvalue()
+        return self._png
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def __repr__(self) -> str:
+        w, h = self.figure.get_size_inches() * self.figure.dpi
+        return f"<figure {w:.0f}x{h:.0f} with {len(self.figure.axes)} axes>"
+
+
+@dataclass
+class Page:
+    """The head of an experiment page, in the order it is shown: finding, figure (a :class:`Plot`), table."""
+    finding: Markdown
+    figure: Plot
+    table: Table
+
+    def __post_init__(self):
+        if isinstance(self.figure, Figure):
+            self.figure = Plot(self.figure)
+
+    def parts(self) -> tuple:
+        return self.finding, self.figure, self.table
+
+
+def _figure(width: float, height: float, ncols: int = 1, **kw):
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig, fig.subplots(1, ncols, squeeze=False, **kw)[0]
+
+
+def placeholder_figure(title: str, xlabel: str = "", ylabel: str = "", note: str = NOT_MEASURED_PLAIN) -> Figure:
+    """Empty axes that say what is missing: the figure slot of a page with nothing to draw yet."""
+    fig, (ax,) = _figure(7, 2.6)
+    ax.text(0.5, 0.5, note, ha="center", va="center", color="0.35", fontsize=11, transform=ax.transAxes)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xticks=[], yticks=[])
+    return fig
+
+
+# -------------------------------------------------------------------------------------------------- formatting
+
+def _num(x, digits: int = 4) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _pct(x, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.{digits}f}%"
+
+
+def _name(dataset: str) -> str:
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def _and(items: list[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def _label(model: str) -> str:
+    return MODELS[model].label if model in MODELS else model
+
+
+def paper_value(dataset: str, label: str, metric: str) -> float:
+    """The paper's Table 2 number for ``label`` (our label; ReaRec-ERL/PRL read the paper's one ReaRec column)."""
+    rows = PAPER_TABLE2[(PAPER_TABLE2.dataset == dataset) & (PAPER_TABLE2.label == PAPER_LABEL.get(label, label))]
+    return float(rows[metric].iloc[0]) if len(rows) else float("nan")
+
+
+def missing_note(missing) -> Markdown:
+    """The runs a page asked for that have no stored record, grouped by dataset and model, with the seeds."""
+    gone: dict[str, list] = {}
+    for c in missing:
+        gone.setdefault(f"{c.label} on {_name(c.data.dataset)}", []).append(c.seed)
+    if not gone:
+        return Markdown("Every run this page asks for is stored.")
+    lines = "\n".join(f"- {k}: seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))}"
+                      for k, v in gone.items())
+    return Markdown(f"Runs without a stored record ({NOT_MEASURED}; `-p train_missing True` trains them):\n\n{lines}")
+
+
+# ------------------------------------------------------------------------------------------------------ verdict
+
+def paired_improvement(df: pd.DataFrame, dataset: str, base: str, new: str, metric: str) -> dict:
+    """Our relative improvement of ``new`` over ``base`` on the seeds both ran (``df``: :func:`records_frame`).
+
+    ``ours %`` is the mean paired difference over the backbone's mean, in %; ``ci low %`` / ``ci high %`` its 95%
+    interval from Student's t over the seeds' paired differences (``NaN`` with one seed); ``seeds`` the count."""
+    out = {"ours backbone": np.nan, "ours model": np.nan, "ours %": np.nan, "ci low %": np.nan,
+           "ci high %": np.nan, "seeds": 0}
+    if df.empty:
+        return out
+    pick = lambda lab: df[(df.dataset == dataset) & (df.label == lab)].groupby("seed")[metric].mean()
+    a, b = pick(base), pick(new)
+    common = sorted(set(a.index) & set(b.index))
+    if not common:
+        return out
+    diff = b[common].to_numpy() - a[common].to_numpy()
+    ref = float(a[common].mean())
+    out.update({"ours backbone": ref, "ours model": float(b[common].mean()), "ours %": 100 * diff.mean() / ref,
+                "seeds": len(common)})
+    if len(common) > 1:
+        half = t95(len(common) - 1) * diff.std(ddof=1) / math.sqrt(len(common))
+        out.update({"ci low %": 100 * (diff.mean() - half) / ref, "ci high %": 100 * (diff.mean() + half) / ref})
+    return out
+
+
+def verdict_table(records: list[dict], metrics=("ndcg@10", "recall@10"), datasets=PAPER_DATASETS,
+                  pairs=PAIRS) -> pd.DataFrame:
+    """One row per (DiffuReason model, dataset, metric) of the paper's Table 2: the paper's relative improvement over
+    the backbone (``paper %``) beside ours (:func:`paired_improvement` on the test metrics of ``records``)."""
+    df = records_frame(records)
+    rows = []
+    for base, new in pairs:
+        for d in datasets:
+            for m in metrics:
+                pb, pn = paper_value(d, base, m), paper_value(d, new, m)
+                rows.append({"backbone": base, "model": new, "dataset": d, "metric": m, "paper backbone": pb,
+                             "paper model": pn, "paper %": 100 * (pn / pb - 1),
+                             **paired_improvement(df, d, base, new, m)})
+    return pd.DataFrame(rows)
+
+
+def _ci(r) -> str:
+    if not r["seeds"]:
+        return "–"
+    if r["seeds"] == 1:
+        return f"{_pct(r['ours %'])} (1 seed)"
+    return f"{_pct(r['ours %'])} ({r['ci low %']:+.1f} to {r['ci high %']:+.1f})"
+
+
+def verdict_finding(table: pd.DataFrame, metric: str = "ndcg@10") -> Markdown:
+    t = table[(table.metric == metric) & table["paper %"].notna()]
+    if t.empty:
+        return Markdown(f"**Paper:** no Table 2 numbers for these datasets. **Ours:** {NOT_MEASURED}.")
+    m = SHORT[metric]
+    paper = (f"**Paper:** DiffuReason beats its backbone on {m} in {int((t['paper %'] > 0).sum())} of {len(t)} "
+             f"backbone and dataset pairs of Table 2, by {t['paper %'].min():+.1f}% to {t['paper %'].max():+.1f}% "
+             f"(median {t['paper %'].median():+.1f}%).")
+    done = t[t.seeds > 0]
+    if done.empty:
+        return Markdown(f"{paper} **Ours:** none of the {len(t)} pairs is measured yet: every DiffuReason run made "
+                        f"before the backbones were fixed is archived and being retrained, so each bar of ours reads "
+                        f"*{NOT_MEASURED}*.")
+    each = "; ".join(f"{r.model} on {_name(r.dataset)} {_ci(r)}" for _, r in done.iterrows())
+    ours = f"**Ours** ({m}, 95% interval over seeds): {each}; {len(t) - len(done)} of {len(t)} pairs not yet measured."
+    ci = done[done.seeds > 1]
+    if len(ci):
+        inside = int(((ci["ci low %"] <= ci["paper %"]) & (ci["paper %"] <= ci["ci high %"])).sum())
+        above = int((ci["ci low %"] > 0).sum())
+        ours += (f" Our interval contains the paper's improvement in {inside} of {len(ci)} pairs with an interval and "
+                 f"lies above zero in {above}.")
+    return Markdown(f"{paper} {ours}")
+
+
+def verdict_figure(table: pd.DataFrame) -> Figure:
+    """Per metric, one row per (DiffuReason model, dataset): the paper's relative improvement over the backbone (grey)
+    beside ours with its 95% interval (blue); *not yet measured* where we have no paired seeds."""
+    metrics = list(dict.fromkeys(table.metric))
+    keys = list(dict.fromkeys(zip(table.model, table.backbone, table.dataset)))
+    fig, axes = _figure(8.5, 0.34 * len(keys) + 1.3, len(metrics), sharey=True)
+    y = np.arange(len(keys))
+    for ax, m in zip(axes, metrics):
+        t = table[table.metric == m].set_index(["model", "backbone", "dataset"]).loc[keys].reset_index()
+        ax.barh(y - 0.2, t["paper %"], 0.38, color=_GREY, label="paper (Table 2)")
+        done = (t.seeds > 0).to_numpy()
+        lo = (t["ours %"] - t["ci low %"]).fillna(0).to_numpy()
+        hi = (t["ci high %"] - t["ours %"]).fillna(0).to_numpy()
+        if done.any():
+            ax.barh(y[done] + 0.2, t["ours %"][done], 0.38, xerr=[lo[done], hi[done]], color=_OURS, capsize=3,
+                    label="ours, 95% interval over seeds")
+        vals = pd.concat([t["paper %"], t["ci high %"], t["ours %"]]).dropna()
+        top, bottom = max(vals.max(), 0.0), min(vals.min(), 0.0)
+        span = (top - bottom) or 1.0
+        for i in y:
+            if not done[i]:
+                ax.text(max(t["paper %"][i], 0) + 0.02 * span, i + 0.2, "not yet measured", va="center",
+                        fontsize=7.5, color="0.35", style="italic")
+            elif t.seeds[i] == 1:
+                ax.text(max(t["ours %"][i], 0) + 0.02 * span, i + 0.2, "1 seed", va="center", fontsize=7.5,
+                        color="0.35")
+        ax.set_xlim(bottom - 0.05 * span, top + 0.4 * span)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(xlabel="DiffuReason over its backbone (%)", title=f"test {SHORT.get(m, m)}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set(yticks=y, yticklabels=[f"{bb}, {_name(d)}" for mod, bb, d in keys])
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def verdict_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict as the page shows it: one row per (model, dataset), the paper's and our improvement per metric."""
+    rows = []
+    for (mod, bb, d), g in table.groupby(["model", "backbone", "dataset"], sort=False):
+        row = {"backbone": bb, "dataset": _name(d)}
+        for _, r in g.iterrows():
+            row[f"paper {SHORT[r.metric]}"] = _pct(r["paper %"])
+            row[f"ours {SHORT[r.metric]} (95% CI)"] = _ci(r)
+        row["seeds"] = int(g.seeds.max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict(records: list[dict], metrics=("ndcg@10", "recall@10"), datasets=PAPER_DATASETS) -> Page:
+    """The book's first figure: the paper's relative improvement of each DiffuReason model over its backbone beside
+    ours, for every backbone and dataset of Table 2 (``records``: the main-table runs, any seeds)."""
+    table = verdict_table(records, metrics, datasets)
+    return Page(verdict_finding(table, metrics[0]), verdict_figure(table),
+                Table(verdict_shown(table), table, "verdict",
+                      "Ours: mean paired difference over the backbone's mean; 95% interval from t over the seeds' "
+                      f"paired differences. –: {NOT_MEASURED}."))
+
+
+# ------------------------------------------------------------------------------------------------ 01 datasets
+
+def datasets_page(loaded: dict) -> Page:
+    """Table 1 recomputed from the files (``loaded``: dataset name -> :class:`~drlib.data.split.SeqDataset`) beside
+    the paper's, and the distributions behind the sparsity groups (sequence lengths, item popularity)."""
+    rows, match = [], []
+    for d, ds in loaded.items():
+        s = table1_stats(ds.sequences)
+        p = DATASETS[d].paper_stats if d in DATASETS else None
+        same = p is not None and (s["users"], s["items"], s["interactions"]) == tuple(p[:3])
+        if p is not None:
+            match.append((d, same))
+        rows.append({"dataset": d, "users": s["users"], "items": s["items"], "interactions": s["interactions"],
+                     "avg len": s["avg_len"], "repeat share": s.get("repeat_share", np.nan),
+                     "paper users": p[0] if p else np.nan, "paper items": p[1] if p else np.nan,
+                     "paper interactions": p[2] if p else np.nan, "paper avg len": p[3] if p else np.nan,
+                     "matches Table 1": same if p else None})
+    data = pd.DataFrame(rows)
+    shown = pd.DataFrame({"dataset": [_name(d) for d in data.dataset], "users": data.users.map("{:,}".format),
+                          "items": data["items"].map("{:,}".format),
+                          "interactions": data.interactions.map("{:,}".format),
+                          "avg len": data["avg len"].map("{:.2f}".format),
+                          "Table 1": ["same counts" if m else ("differs" if m is False else "not in the paper")
+                                      for m in data["matches Table 1"]]})
+    same = [d for d, ok in match if ok]
+    differ = [d for d, ok in match if not ok]
+    text = ("**Paper:** Table 1 gives the users, items and interactions of each dataset after 5-core filtering. "
+            f"**Ours:** recomputed from the public files, {_and([_name(d) for d in same]) or 'no dataset'} "
+            f"match{'es' if len(same) == 1 else ''} it exactly")
+    text += (f"; {_and([_name(d) for d in differ])} differ{'s' if len(differ) == 1 else ''} (see the table)."
+             if differ else ".")
+    unread = [d for d in DATASETS if d not in loaded and DATASETS[d].paper_stats]
+    if unread:
+        text += f" Not read on this page: {_and([_name(d) for d in unread])}."
+    fig, axes = _figure(11, 3.5, 2)
+    for d, ds in loaded.items():
+        lens = np.array([len(s) for s in ds.sequences])
+        axes[0].hist(lens, bins=np.arange(5, 60), histtype="step", density=True, label=_name(d))
+        pop = np.sort(item_popularity(ds)[1:])[::-1]
+        axes[1].loglog(np.arange(1, len(pop) + 1), np.maximum(pop, 0.5), label=_name(d))
+    axes[0].set(xlabel="sequence length", ylabel="share of users", title="User sequence length (clipped at 60)")
+    axes[1].set(xlabel="item rank", ylabel="training interactions", title="Item popularity")
+    for a in axes:
+        a.legend(fontsize=8)
+    return Page(Markdown(text), fig, Table(shown, data, "table1"))
+
+
+# ---------------------------------------------------------------------------------------------- 02 main table
+
+def main_results(records: list[dict], datasets, models, metric: str = "ndcg@10") -> Page:
+    """Table 2: our test means over seeds beside the paper's, and each DiffuReason model against its backbone."""
+    labels = [_label(m) for m in models]
+    df = records_frame(records)
+    m = SHORT[metric]
+    # the paper's claim, for the datasets of this page that it has
+    claims = []
+    for d in datasets:
+        parts = [f"{new} {100 * (paper_value(d, new, metric) / paper_value(d, base, metric) - 1):+.1f}%"
+                 for base, new in PAIRS if base in labels and new in labels and not math.isnan(paper_value(d, new, metric))]
+        if parts:
+            claims.append(f"{_and(parts)} on {_name(d)}")
+    paper = (f"**Paper:** Table 2 has DiffuReason above its backbone on {m}: {'; '.join(claims)}." if claims else
+             "**Paper:** no Table 2 numbers for these datasets.")
+    ours = []
+    for d in datasets:
+        g = df[df.dataset == d] if len(df) else df
+        if g.empty:
+            continue
+        each = []
+        for lab in labels:
+            h = g[g.label == lab]
+            if h.empty:
+                continue
+            mine, p = h[metric].mean(), paper_value(d, lab, metric)
+            vs = f", paper {p:.4f}, {100 * (mine / p - 1):+.0f}%" if not math.isnan(p) else ""
+            each.append(f"{lab} {mine:.4f} ({h.seed.nunique()} seed{'s' if h.seed.nunique() > 1 else ''}{vs})")
+        ours.append(f"on {_name(d)}, {'; '.join(each)}")
+    text = paper + (f" **Ours** ({m}, mean over seeds): {'. '.join(ours)}." if ours else
+                    f" **Ours:** no stored run of these models yet ({NOT_MEASURED}).")
+    pending = [new for base, new in PAIRS if new in labels and (df.empty or new not in set(df.label))]
+    measured = [(base, new) for base, new in PAIRS if new in labels and len(df) and new in set(df.label)
+                and base in set(df.label)]
+    for base, new in measured:
+        for d in datasets:
+            r = paired_improvement(df, d, base, new, metric)
+            if r["seeds"]:
+                text += f" {new} over our {base} on {_name(d)}: {_ci(r)}."
+    if pending and ours:
+        text += f" {_and(pending)}: {NOT_MEASURED}."
+    return Page(Markdown(text), main_figure(df, datasets, labels, metric), main_table(df, datasets, labels))
+
+
+def main_figure(df: pd.DataFrame, datasets, labels, metric: str = "ndcg@10") -> Figure:
+    shown = [d for d in datasets if (len(df) and (df.dataset == d).any())
+             or PAPER_TABLE2.dataset.eq(d).any()] or list(datasets)[:1]
+    fig, axes = _figure(5 * len(shown), 0.32 * len(labels) + 1.2, len(shown), sharey=True)
+    y = np.arange(len(labels))
+    for ax, d in zip(axes, shown):
+        paper = [paper_value(d, lab, metric) for lab in labels]
+        g = df[df.dataset == d] if len(df) else df
+        mean = [g[g.label == lab][metric].mean() if len(g) else np.nan for lab in labels]
+        std = [g[g.label == lab][metric].std(ddof=1) if len(g) and (g.label == lab).sum() > 1 else np.nan
+               for lab in labels]
+        ax.barh(y - 0.2, paper, 0.38, color=_GREY, label="paper (Table 2)")
+        ax.barh(y + 0.2, mean, 0.38, xerr=std, color=_OURS, capsize=2, label="ours, mean ± std over seeds")
+        for i, v in enumerate(mean):
+            if math.isnan(v):
+                ax.text(0.001, i + 0.2, "not yet measured", va="center", fontsize=7, color="0.3", style="italic")
+        ax.set(title=_name(d), xlabel=f"test {SHORT[metric]}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set(yticks=y, yticklabels=labels)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def main_table(df: pd.DataFrame, datasets, labels) -> Table:
+    """Our means ± std over seeds beside the paper, for the datasets with a stored run (all of them in the CSV)."""
+    rows = []
+    for d in datasets:
+        g = df[df.dataset == d] if len(df) else df
+        for lab in labels:
+            h = g[g.label == lab] if len(g) else g
+            paper = {f"paper {k}": paper_value(d, lab, k) for k in METRICS}
+            if h.empty and all(math.isnan(v) for v in paper.values()):
+                continue
+            row = {"dataset": d, "model": lab, "seeds": int(h.seed.nunique()) if len(h) else 0}
+            for k in METRICS:
+                row[k] = h[k].mean() if len(h) else np.nan
+                row[f"{k} std"] = h[k].std(ddof=1) if len(h) > 1 else np.nan
+            rows.append({**row, **paper})
+    data = pd.DataFrame(rows, columns=["dataset", "model", "seeds", *[c for k in METRICS for c in (k, f"{k} std")],
+                                       *[f"paper {k}" for k in METRICS]])
+
+    def ours(r, k):
+        if not r.seeds:
+            return "–"
+        return _num(r[k]) + (f" ±{r[f'{k} std']:.4f}" if r.seeds > 1 else "")
+    measured = [d for d in datasets if (data[data.dataset == d].seeds > 0).any()]
+    unmeasured = [_name(d) for d in datasets if d not in measured and (data.dataset == d).any()]
+    data = data.assign(_shown=data.dataset.isin(measured or list(datasets)[:1]))
+    full, data = data.drop(columns="_shown"), data[data._shown]
+    note = f"Test metrics, mean ± std over seeds. –: {NOT_MEASURED}."
+    if measured and unmeasured:
+        note += f" Nothing measured yet on {_and(unmeasured)} (its paper rows are in the CSV)."
+    shown = pd.DataFrame({"dataset": [_name(d) for d in data.dataset], "model": data.model, "seeds": data.seeds,
+                          "R@10": [ours(r, "recall@10") for _, r in data.iterrows()],
+                          "paper R@10": data["paper recall@10"].map(_num),
+                          "N@10": [ours(r, "ndcg@10") for _, r in data.iterrows()],
+                          "paper N@10": data["paper ndcg@10"].map(_num)})
+    if shown.dataset.nunique() == 1:
+        note = f"{shown.dataset.iloc[0]}. {note}"
+        shown = shown.drop(columns="dataset")
+    return Table(shown, full, "main_table", note)
+
+
+def public_table(records: list[dict]) -> Table:
+    """Our backbones on Beauty beside the best public numbers on the same split (:data:`PUBLIC_BEAUTY`)."""
+    ours_df = records_frame(records)
+    rows = []
+    for _, p in PUBLIC_BEAUTY.iterrows():
+        mine = ours_df[(ours_df.dataset == p.dataset) & (ours_df.label == p.ours)] \
+            if len(ours_df) else ours_df
+        n10 = mine["ndcg@10"].mean() if len(mine) else np.nan
+        rows.append({"ours": p.ours, "public": p.model, "protocol": p.protocol, "source": p.source,
+                     "public recall@10": p["recall@10"], "public ndcg@10": p["ndcg@10"],
+                     "ours recall@10": mine["recall@10"].mean() if len(mine) else np.nan, "ours ndcg@10": n10,
+                     "seeds": int(mine.seed.nunique()) if len(mine) else 0, "ours / public (N@10)": n10 / p["ndcg@10"]})
+    data = pd.DataFrame(rows)
+    shown = pd.DataFrame({"public number": [f"{r.public} ({r.protocol})" for _, r in data.iterrows()],
+                          "public N@10": data["public ndcg@10"].map(_num),
+                          "ours": [f"{r.ours} {_num(r['ours ndcg@10'])}" for _, r in data.iterrows()],
+                          "ours / public": data["ours / public (N@10)"].map(lambda v: _num(v, 2))})
+    return Table(shown, data, "backbones_vs_public", "Beauty, test N@10; only masked numbers with histories of 20 "
+                 "are strictly comparable with ours.")
+
+
+def cost_table(records: list[dict]) -> Table:
+    """What the stored runs cost: epochs, training minutes and ms per batch, means over seeds."""
+    data = summary(records)
+    if data.empty:
+        data = pd.DataFrame(columns=["dataset", "label", "profile", "seeds", "epochs", "train_seconds",
+                                     "train_ms_per_batch", "eval_seconds"])
+    shown = pd.DataFrame({"dataset": [_name(d) for d in data.dataset], "model": data.label, "seeds": data.seeds,
+                          "epochs": data.epochs.map(lambda v: _num(v, 1)),
+                          "train min": data.train_seconds.map(lambda v: _num(v / 60, 1)),
+                          "ms / batch": data.train_ms_per_batch.map(lambda v: _num(v, 1))})
+    return Table(shown, data, "training_cost", "Means over seeds; each record names its machine.")
+
+
+def improvement_table(records: list[dict], datasets) -> Table:
+    """Each DiffuReason model against its backbone on the seeds both ran, beside the paper (the verdict's rows)."""
+    data = verdict_table(records, ("ndcg@10", "recall@10"), [d for d in datasets if d in PAPER_DATASETS] or datasets)
+    return Table(verdict_shown(data), data, "improvement", f"–: {NOT_MEASURED}.")
+
+
+def training_curves(records: list[dict], datasets) -> Plot:
+    shown = [d for d in datasets if any(r["config"]["dataset"] == d for r in records)]
+    if not shown:
+        return Plot(placeholder_figure("validation NDCG@10 per epoch", "epoch", "validation NDCG@10",
+                                  "no stored runs of these models"))
+    fig, axes = _figure(7 * len(shown), 3.4, len(shown))
+    for ax, d in zip(axes, shown):
+        for r in (r for r in records if r["config"]["dataset"] == d):
+            h = pd.DataFrame(r["history"])
+            ax.plot(h["epoch"], h["ndcg@10"], label=f"{r['label']} seed {r['config']['seed']}")
+        ax.set(xlabel="epoch", ylabel="validation NDCG@10", title=f"Training curves on {_name(d)} (validation)")
+        ax.legend(fontsize=7, ncol=2)
+    return Plot(fig)
+
+
+# ----------------------------------------------------------------------------------------------- 03 ablations
+
+def _paper_ablation(dataset: str) -> pd.DataFrame:
+    p = PAPER_TABLE3[PAPER_TABLE3.dataset == dataset].set_index("row")
+    if p.empty:
+        return p
+    return p.assign(change=100 * (p["ndcg@10"] / p.loc["DiffuReason", "ndcg@10"] - 1))
+
+
+def ablations(records: list[dict], dataset: str) -> Page:
+    """Table 3: each row's test N@10 change against the full model, ours per backbone beside the paper's (HSTU)."""
+    table = ablation_table(records)
+    paper = _paper_ablation(dataset)
+    if len(paper):
+        rows = paper.drop("DiffuReason")
+        worst, least = rows.change.idxmin(), rows.change.idxmax()
+        text = (f"**Paper** (Table 3, {PAPER_TABLE3_BACKBONE} on {_name(dataset)}): every row is below the full "
+                f"model on N@10; the largest drop is {worst} ({rows.change.min():+.1f}%), the smallest {least} "
+                f"({rows.change.max():+.1f}%).")
+    else:
+        text = f"**Paper:** Table 3 has no {_name(dataset)} column."
+    ours = []
+    for bb, g in (table.groupby("backbone", sort=False) if len(table) else []):
+        g = g[(g.row != "DiffuReason") & g["vs full % (N@10)"].notna()]
+        if g.empty:
+            continue
+        best, worst = g.loc[g["vs full % (N@10)"].idxmax()], g.loc[g["vs full % (N@10)"].idxmin()]
+        above = int((g["vs full % (N@10)"] > 0).sum())
+        ours.append(f"on {bb} (seeds {', '.join(sorted(set(g.seeds)))}), {above} of {len(g)} rows are above the full "
+                    f"model; the largest drop is {worst.row} ({worst['vs full % (N@10)']:+.1f}%), the best row "
+                    f"{best.row} ({best['vs full % (N@10)']:+.1f}%)")
+    text += f" **Ours:** {'; '.join(ours)}." if ours else f" **Ours:** {NOT_MEASURED}."
+    return Page(Markdown(text), ablation_figure(table, paper, dataset), ablation_shown(table, paper, dataset))
+
+
+def ablation_figure(table: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> Figure:
+    rows = [r for r in ABLATIONS if r != "DiffuReason"]
+    parts = [(bb, g.set_index("row")) for bb, g in table.groupby("backbone", sort=False)] if len(table) else []
+    parts = [(bb, g) for bb, g in parts if g.drop("DiffuReason", errors="ignore")["vs full % (N@10)"].notna().any()]
+    if not parts:
+        parts = [(PAPER_TABLE3_BACKBONE, None)]
+    fig, axes = _figure(5.2 * len(parts), 0.42 * len(rows) + 1.3, len(parts), sharey=True)
+    y = np.arange(len(rows))
+    for ax, (bb, g) in zip(axes, parts):
+        if bb == PAPER_TABLE3_BACKBONE and len(paper):
+            ax.barh(y - 0.2, [paper.change.get(r, np.nan) for r in rows], 0.38, color=_GREY,
+                    label="paper (Table 3, HSTU)")
+        if g is not None:
+            ax.barh(y + 0.2, [g["vs full % (N@10)"].get(r, np.nan) for r in rows], 0.38, color=_OURS, label="ours")
+            title = f"{bb} backbone, seed(s) {', '.join(sorted(set(g.seeds)))}"
+        else:
+            for i in y:
+                ax.text(0.2, i + 0.2, "not yet measured", va="center", fontsize=7.5, color="0.35", style="italic")
+            title = f"{bb} backbone: ours {NOT_MEASURED_PLAIN.splitlines()[0]}"
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(xlabel="test NDCG@10 against the full model (%)", title=title)
+        ax.grid(axis="x", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower left")
+    axes[0].set(yticks=y, yticklabels=rows)
+    axes[0].invert_yaxis()
+    return fig
+
+
+def ablation_shown(table: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> Table:
+    out = pd.DataFrame({"row": list(ABLATIONS)})
+    if len(paper):
+        out["paper N@10"] = [_num(paper["ndcg@10"].get(r, np.nan)) for r in out.row]
+        out["paper Δ"] = [_pct(paper.change.get(r, np.nan)) if r != "DiffuReason" else "" for r in out.row]
+    for bb, g in (table.groupby("backbone", sort=False) if len(table) else []):
+        g = g.set_index("row")
+        out[f"{bb} N@10"] = [_num(g["ndcg@10"].get(r, np.nan)) for r in out.row]
+        out[f"{bb} Δ"] = [_pct(g["vs full % (N@10)"].get(r, np.nan)) if r != "DiffuReason" else ""
+                          for r in out.row]
+    if not len(table):
+        out["ours"] = "–"
+    data = table if len(table) else out
+    return Table(out, data, f"ablations_{dataset}", f"Test N@10; Δ: change against the full model of the same "
+                 f"backbone and seeds. –: {NOT_MEASURED}.")
+
+
+def ablation_settings_table() -> Table:
+    """What each Table 3 row changes, as the ``--set`` overrides a user would type."""
+    data = pd.DataFrame({"row": list(ABLATIONS), "overrides": [describe(r) or "(the full model)" for r in ABLATIONS]})
+    return Table(data, data, "ablation_rows")
+
+
+# ---------------------------------------------------------------------------------------------- 04 efficiency
+
+def _paper_cost(dataset: str) -> pd.DataFrame:
+    p = PAPER_TABLE6[PAPER_TABLE6.dataset == dataset]
+    if p.empty:
+        return p
+    base = p[(p.reasoning_steps == 0) & (p.group_size == 0)].iloc[0]
+    p = p[p.reasoning_steps > 0]
+    return p.assign(train_x=p.train_ms_per_batch / base.train_ms_per_batch,
+                    inference_x=p.inference_seconds / base.inference_seconds)
+
+
+def efficiency(table: pd.DataFrame, dataset: str) -> Page:
+    """Table 6 / Fig. 2: the cost of DiffuReason as multiples of its backbone (``table``:
+    :func:`drlib.efficiency.relative_table`, empty when nothing is measured), ours beside the paper's."""
+    paper = _paper_cost(dataset if dataset in set(PAPER_TABLE6.dataset) else "beauty")
+    ref = paper[(paper.reasoning_steps == 3) & (paper.group_size == 8)]
+    text = ""
+    if len(ref):
+        r = ref.iloc[0]
+        text = (f"**Paper** (Table 6, DiffuReason-H on {_name(r.dataset)}, GPU): at R = 3, G = 8 a training batch costs "
+                f"x{r.train_x:.2f} the backbone's and test inference x{r.inference_x:.2f}.")
+    ours = table[table.R.notna()] if len(table) and "train_x" in table else pd.DataFrame()
+    if len(ours):
+        mine = ours[(ours.R == 3) & (ours.G == 8)]
+        devices = sorted(set(table.device))
+        if len(mine):
+            m = mine.iloc[0]
+            text += (f" **Ours** ({m.label} on {_name(m.dataset)}, {_and(devices)}): x{m.train_x:.2f} per training "
+                     f"batch and x{m.inference_x:.2f} for test inference at R = 3, G = 8; from x{ours.train_x.min():.2f} "
+                     f"to x{ours.train_x.max():.2f} per batch over the settings measured.")
+        else:
+            text += f" **Ours:** {len(ours)} settings measured on {_and(devices)}, not R = 3, G = 8."
+    else:
+        text += f" **Ours:** {NOT_MEASURED}."
+    return Page(Markdown(text), efficiency_figure(ours, paper), efficiency_shown(ours, paper, dataset))
+
+
+def efficiency_figure(ours: pd.DataFrame, paper: pd.DataFrame) -> Figure:
+    fig, axes = _figure(10, 3.3, 2)
+    for ax, (col, other, fixed, name) in zip(axes, (("R", "G", 8, "reasoning steps R (G = 8)"),
+                                                    ("G", "R", 3, "policy samples G (R = 3)"))):
+        pcol = {"R": "reasoning_steps", "G": "group_size"}
+        p = paper[paper[pcol[other]] == fixed].sort_values(pcol[col]) if len(paper) else paper
+        if len(p):
+            ax.plot(p[pcol[col]], p.train_x, "s-", color=_GREY, label="paper: training / batch")
+            ax.plot(p[pcol[col]], p.inference_x, "s:", color=_GREY, label="paper: test inference")
+        o = ours[ours[other] == fixed].sort_values(col) if len(ours) else ours
+        if len(o):
+            ax.plot(o[col], o.train_x, "o-", color=_OURS, label="ours: training / batch")
+            ax.plot(o[col], o.inference_x, "o:", color=_OURS, label="ours: test inference")
+        else:
+            ax.text(0.5, 0.85, "ours: " + NOT_MEASURED_PLAIN.splitlines()[0], ha="center", fontsize=8, color="0.35",
+                    style="italic", transform=ax.transAxes)
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set(xlabel=name, ylabel="x backbone")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="center right")
+    return fig
+
+
+def efficiency_shown(ours: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> Table:
+    rows = []
+    for _, p in paper.iterrows():
+        o = ours[(ours.R == p.reasoning_steps) & (ours.G == p.group_size)] if len(ours) else ours
+        o = o.iloc[0] if len(o) else None
+        rows.append({"R": int(p.reasoning_steps), "G": int(p.group_size), "paper train x": p.train_x,
+                     "paper inference x": p.inference_x,
+                     "ours train x": o.train_x if o is not None else np.nan,
+                     "ours inference x": o.inference_x if o is not None else np.nan,
+                     "ours ms / batch": o.train_ms_per_batch if o is not None else np.nan,
+                     "ours inference s": o.eval_seconds if o is not None else np.nan})
+    data = pd.DataFrame(rows)
+    shown = data.copy()
+    for c in shown.columns[2:]:
+        shown[c] = shown[c].map(lambda v: _num(v, 2))
+    return Table(shown, data, f"efficiency_{dataset}", f"Multiples of the backbone's cost. –: {NOT_MEASURED}.")
+
+
+def benchmark_page(record: dict, curves: pd.DataFrame, table: pd.DataFrame) -> tuple[Markdown, Plot, Table]:
+    """The RecBole comparison (``benchmarks/recbole_sasrec.py``): a sentence, the time-to-accuracy curves, a table
+    (``curves`` / ``table``: :func:`drlib.report.benchmark_curves` / :func:`~drlib.report.benchmark_summary`)."""
+    tt = record.get("time_to_target") or {}
+    ratio = (tt.get("train_seconds") or {}).get("ratio_recbole_over_drlib")
+    text = (f"On {record['env'].get('device_name', 'this machine')}, our SASRec reaches RecBole's best validation "
+            f"N@10 ({tt['target']:.4f}) after {tt['train_seconds']['drlib'] / 60:.1f} training minutes, RecBole after "
+            f"{tt['train_seconds']['recbole'] / 60:.1f}: {ratio:.1f}x sooner." if ratio else
+            "No time-to-target ratio in this record.")
+    fig, (ax,) = _figure(7, 3.3)
+    for name, g in curves.groupby("model"):
+        ax.plot(g.train_seconds_cum / 60, g["ndcg@10"], marker=".", label=name)
+    if tt:
+        ax.axhline(tt["target"], ls="--", color="grey", lw=0.8)
+    ax.set(xlabel="training minutes (cumulative)", ylabel="validation NDCG@10", title=record["label"])
+    ax.legend(fontsize=8)
+    shown = pd.DataFrame({"model": table.model, "best epoch": table["best epoch"], "epochs": table.epochs,
+                          "train min": (table["train s"] / 60).map(lambda v: _num(v, 1)),
+                          "test R@10": table["test recall@10"].map(_num), "test N@10": table["test ndcg@10"].map(_num),
+                          "min to target": (table["s to target"].astype(float) / 60).map(lambda v: _num(v, 1))})
+    return Markdown(text), Plot(fig), Table(shown, table, "recbole_benchmark")
+
+
+# --------------------------------------------------------------------------------------------- 05 sensitivity
+
+FIELDS = ("alpha", "beta", "reasoning_steps", "group_size")
+_PAPER_FIELD = {"reasoning_steps": ("group_size", 8), "group_size": ("reasoning_steps", 3)}
+
+
+def sensitivity_frame(found: dict[str, list[dict]]) -> pd.DataFrame:
+    """One row per stored run of the sensitivity grid (``found``: field -> records): field, value, test R@10 and
+    N@10, validation N@10."""
+    frames = []
+    for field, recs in found.items():
+        if recs:
+            f = records_frame(recs)
+            f["valid ndcg@10"] = records_frame(recs, "valid")["ndcg@10"].to_numpy()
+            f["field"], f["value"] = field, [float(module_setting(r, field)) for r in recs]
+            frames.append(f)
+    cols = ["field", "value", "recall@10", "ndcg@10", "valid ndcg@10", "label", "seed", "run_id"]
+    return pd.concat(frames)[cols].reset_index(drop=True) if frames else pd.DataFrame(columns=cols)
+
+
+def _paper_curve(field: str, dataset: str) -> pd.DataFrame:
+    if field not in _PAPER_FIELD:
+        return PAPER_TABLE6.iloc[:0]
+    other, fixed = _PAPER_FIELD[field]
+    p = PAPER_TABLE6[(PAPER_TABLE6.dataset == dataset) & (PAPER_TABLE6[other] == fixed)]
+    return p.sort_values(field)
+
+
+def sensitivity(df: pd.DataFrame, model: str, dataset: str) -> Page:
+    """Fig. 3 and the quality side of Fig. 2: test and validation N@10 per setting, the paper's R and G curves
+    (Table 6, HSTU) beside ours."""
+    label = _label(model)
+    pdata = dataset if dataset in set(PAPER_TABLE6.dataset) else "beauty"
+    r, g = _paper_curve("reasoning_steps", pdata), _paper_curve("group_size", pdata)
+    text = (f"**Paper:** {PAPER_CLAIMS['sensitivity']}; on HSTU (Table 6, "
+            f"{_name(pdata)}) N@10 peaks at R = {int(r.loc[r['ndcg@10'].idxmax(), 'reasoning_steps'])} "
+            f"({r['ndcg@10'].max():.4f}) and is highest at G = {int(g.loc[g['ndcg@10'].idxmax(), 'group_size'])} "
+            f"({g['ndcg@10'].max():.4f}).")
+    if BACKBONE_OF.get(model) != PAPER_TABLE3_BACKBONE:
+        text += f" It gives no numbers for {label}."
+    parts = []
+    for field in FIELDS:
+        s = df[df.field == field]
+        if len(s) < 2:
+            continue
+        best = s.loc[s["valid ndcg@10"].idxmax()]
+        parts.append(f"{_sym(field)} best on validation at {best.value:g} (test N@10 {best['ndcg@10']:.4f}; "
+                     f"{s['ndcg@10'].min():.4f} to {s['ndcg@10'].max():.4f} over {len(s)} values)")
+    text += (f" **Ours** ({label} on {_name(dataset)}): {'; '.join(parts)}." if parts else
+             f" **Ours** ({label}): {NOT_MEASURED}.")
+    return Page(Markdown(text), sensitivity_figure(df, pdata), sensitivity_shown(df, pdata, model, dataset))
+
+
+def _sym(field: str) -> str:
+    return {"alpha": "α", "beta": "β", "reasoning_steps": "R", "group_size": "G"}.get(field, field)
+
+
+def sensitivity_figure(df: pd.DataFrame, pdata: str) -> Figure:
+    fig, axes = _figure(12, 3.0, len(FIELDS))
+    names = {"alpha": "alpha (L_diff weight)", "beta": "beta (L_align weight)", "reasoning_steps": "reasoning steps R",
+             "group_size": "policy samples G"}
+    for ax, f in zip(axes, FIELDS):
+        s = df[df.field == f].sort_values("value")
+        if len(s):
+            ax.plot(s.value, s["ndcg@10"], "o-", color=_OURS, label="ours, test")
+            ax.plot(s.value, s["valid ndcg@10"], "s--", color="C1", label="ours, valid")
+        else:
+            ax.text(0.5, 0.06, "ours: not yet measured", ha="center", va="bottom", fontsize=8, color="0.35",
+                    style="italic", transform=ax.transAxes, bbox={"facecolor": "w", "edgecolor": "none"})
+        pc = _paper_curve(f, pdata)
+        if len(pc):
+            ax2 = ax.twinx() if len(s) else ax
+            ax2.plot(pc[f], pc["ndcg@10"], "d:", color="0.45", label="paper test (Table 6, HSTU)")
+            if ax2 is not ax:
+                ax2.tick_params(axis="y", colors="0.45")
+            ax2.legend(fontsize=7, loc="lower right", framealpha=0.6)
+        ax.set(xlabel=names[f], ylabel="NDCG@10")
+        if not len(s) and not len(pc):
+            ax.set(xlim=(-0.1, 2.1), xticks=[0, 0.5, 1, 2], yticks=[])
+        if len(s):
+            ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def sensitivity_shown(df: pd.DataFrame, pdata: str, model: str, dataset: str) -> Table:
+    rows = []
+    for f in FIELDS:
+        s = df[df.field == f].set_index("value")
+        pc = _paper_curve(f, pdata)
+        pc = pc.set_index(pc[f].astype(float)) if len(pc) else pd.DataFrame({"ndcg@10": []})
+        for v in sorted(set(s.index) | set(pc.index)):
+            rows.append({"field": f, "value": v,
+                         "test ndcg@10": s["ndcg@10"].get(v, np.nan) if len(s) else np.nan,
+                         "valid ndcg@10": s["valid ndcg@10"].get(v, np.nan) if len(s) else np.nan,
+                         "test recall@10": s["recall@10"].get(v, np.nan) if len(s) else np.nan,
+                         "paper ndcg@10 (HSTU)": pc["ndcg@10"].get(v, np.nan)})
+    data = pd.DataFrame(rows, columns=["field", "value", "test ndcg@10", "valid ndcg@10", "test recall@10",
+                                       "paper ndcg@10 (HSTU)"])
+    shown = pd.DataFrame({"setting": [f"{_sym(f)} = {v:g}" for f, v in zip(data.field, data.value)],
+                          "test N@10": data["test ndcg@10"].map(_num), "valid N@10": data["valid ndcg@10"].map(_num),
+                          "paper N@10 (HSTU)": data["paper ndcg@10 (HSTU)"].map(_num)})
+    return Table(shown, data, f"sensitivity_{model}_{dataset}", f"–: {NOT_MEASURED} (or not in the paper).")
+
+
+# -------------------------------------------------------------------------------------------- 06 trajectories
+
+def trajectories(probes: list[dict], model: str) -> Page:
+    """Fig. 4: per stage (thinking tokens, then the diffusion output) the target's rank and the test metrics."""
+    label = _label(model)
+    text = f"**Paper:** {PAPER_CLAIMS['trajectories']}."
+    rows = [{"seed": p["config"]["seed"], "stage": s, **m, "median rank": p["median_rank"][s]}
+            for p in probes for s, m in p["stage_metrics"].items()]
+    data = pd.DataFrame(rows, columns=["seed", "stage", *METRICS, "median rank"])
+    if probes:
+        g = data.groupby("stage", sort=False)[["ndcg@10", "median rank"]].mean()
+        steps = [s for s in g.index if s.startswith("step")]
+        up = sum(g.loc[b, "ndcg@10"] > g.loc[a, "ndcg@10"] for a, b in zip(g.index[:-1], g.index[1:]))
+        text += (f" **Ours** ({label}, {len(probes)} seed{'s' if len(probes) > 1 else ''}): test N@10 goes from "
+                 f"{g['ndcg@10'].iloc[0]:.4f} at {g.index[0]} to {g['ndcg@10'].iloc[-1]:.4f} after {g.index[-1]}, "
+                 f"rising at {up} of {len(g) - 1} transitions; the median target rank goes from "
+                 f"{g['median rank'].iloc[0]:.0f} to {g['median rank'].iloc[-1]:.0f}.")
+        if steps and g.loc[steps, "ndcg@10"].idxmax() != g["ndcg@10"].idxmax():
+            text += f" The best stage is {g['ndcg@10'].idxmax()}."
+        fig = trajectory_figure(probes[0])
+    else:
+        text += f" **Ours** ({label}): {NOT_MEASURED}."
+        fig = placeholder_figure(f"{label}: target rank along the trajectory", "stage", "target rank")
+        data = pd.DataFrame({"seed": np.nan, "stage": [f"step {r + 1}" for r in range(3)] + ["diffusion"]},
+                            columns=data.columns)     # the stages of the default R = 3, nothing measured
+    shown = pd.DataFrame({"seed": data.seed, "stage": data.stage, "R@10": data["recall@10"].map(_num),
+                          "N@10": data["ndcg@10"].map(_num), "median rank": data["median rank"].map(lambda v: _num(v, 0))})
+    return Page(Markdown(text), fig, Table(shown, data, f"trajectories_{model}",
+                                           "Test users; a Semantic-ID backbone ranks a target outside the beam last."))
+
+
+def trajectory_figure(probe: dict) -> Figure:
+    names, ranks = probe["stages"], np.array(probe["sample_ranks"]) + 1
+    fig, axes = _figure(11, 3.6, 2)
+    for row in ranks[:60]:
+        axes[0].plot(names, row, color=_OURS, alpha=0.15)
+    axes[0].plot(names, np.median(ranks, 0), "k-o", label=f"median of {len(ranks)} sampled users")
+    axes[0].set(yscale="log", ylabel="target rank (1 = top)", title="rank along the trajectory")
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=8)
+    sim = np.array(probe["similarity"]) if probe.get("similarity") is not None else np.eye(len(names))
+    im = axes[1].imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            axes[1].text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                         color="w" if sim[i, j] < 0.6 else "k")
+    axes[1].set(xticks=range(len(names)), xticklabels=names, yticks=range(len(names)), yticklabels=names,
+                title=f"mean cosine similarity (seed {probe['config']['seed']})")
+    fig.colorbar(im, ax=axes[1], shrink=0.8)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ 07 sparsity groups
+
+def groups_frame(probes: list[dict]) -> pd.DataFrame:
+    """The last stage's group metrics of each probe record, with its label and seed."""
+    frames = []
+    for p in probes:
+        g = pd.DataFrame(p["groups"])
+        frames.append(g[g.stage == p["stages"][-1]].assign(label=p["label"], seed=p["config"]["seed"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def sparsity_groups(groups: pd.DataFrame, base: str, model: str, metric: str = "ndcg@10") -> Page:
+    """Fig. 5 / 7: test ``metric`` per user group (history length) and item group (target popularity), the
+    DiffuReason model against its backbone (means over the seeds both have)."""
+    b, m = _label(base), _label(model)
+    text = f"**Paper:** {PAPER_CLAIMS['groups']}."
+    table = pd.DataFrame()
+    if len(groups) and {b, m} <= set(groups.label):
+        seeds = sorted(set(groups[groups.label == b].seed) & set(groups[groups.label == m].seed))
+        g = groups[groups.seed.isin(seeds)]
+        table = g.groupby(["grouping", "group", "label"])[metric].mean().unstack("label")[[b, m]].reset_index()
+        table["change %"] = 100 * (table[m] / table[b] - 1)
+    if len(table):
+        worst, best = table.loc[table["change %"].idxmin()], table.loc[table["change %"].idxmax()]
+        text += (f" **Ours** ({m} against {b}, test {SHORT.get(metric, metric)}, seed{'s' if len(seeds) > 1 else ''} "
+                 f"{', '.join(map(str, seeds))}): better in {int((table['change %'] > 0).sum())} of {len(table)} "
+                 f"groups, from {worst['change %']:+.0f}% ({worst.group}) to {best['change %']:+.0f}% ({best.group}).")
+        fig = groups_figure(table, b, m, metric)
+        shown = pd.DataFrame({"group": table.group, b: table[b].map(_num), m: table[m].map(_num),
+                              "change": table["change %"].map(lambda v: _pct(v, 0))})
+    else:
+        missing = [lab for lab in (b, m) if not len(groups) or lab not in set(groups.label)]
+        text += f" **Ours** ({m} against {b}): {NOT_MEASURED} (no probe record of {_and(missing)})."
+        fig = placeholder_figure(f"{m} against {b} by user and item group", "group", f"test {metric}")
+        shown = pd.DataFrame({"group": [f"UG-{i}" for i in range(4)] + [f"IG-{i}" for i in range(4)], b: "–", m: "–",
+                              "change": "–"})
+    return Page(Markdown(text), fig, Table(shown, table if len(table) else shown, f"groups_{model}",
+                                           "UG: users by history length (UG-0 shortest); IG: items by popularity of "
+                                           "the target (IG-0 rarest)."))
+
+
+def groups_figure(table: pd.DataFrame, b: str, m: str, metric: str) -> Figure:
+    fig, axes = _figure(11, 3.4, 2)
+    for ax, grouping in zip(axes, ("user", "item")):
+        t = table[table.grouping == grouping]
+        x = np.arange(len(t))
+        ax.bar(x - 0.2, t[b], 0.4, color=_GREY, label=b)
+        ax.bar(x + 0.2, t[m], 0.4, color=_OURS, label=m)
+        ax.set(xticks=x, xticklabels=t.group, ylabel=f"test {metric}", title=f"{grouping} groups")
+        ax2 = ax.twinx()
+        ax2.plot(x, t["change %"], "k-o")
+        ax2.axhline(0, color="k", lw=0.5, ls=":")
+        ax2.set_ylabel("change %")
+    axes[0].legend(fontsize=8)
+    return fig

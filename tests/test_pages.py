@@ -1,0 +1,151 @@
+"""What the book's pages lead with (drlib.pages): findings computed from records, the verdict with its interval,
+tables that carry their CSV, and pages that say "not yet measured" instead of failing when nothing is stored."""
+import base64
+import io
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drlib import pages
+from drlib.report import PAPER_TABLE2
+
+
+def _record(label, model, dataset, seed, ndcg10, recall10=None, profile="cpu"):
+    recall10 = 2 * ndcg10 if recall10 is None else recall10
+    metrics = {"recall@5": recall10 * 0.7, "recall@10": recall10, "ndcg@5": ndcg10 * 0.8, "ndcg@10": ndcg10}
+    return {"label": label, "run_id": f"{model}-{dataset}-{profile}-seed{seed}",
+            "config": {"dataset": dataset, "model": model, "profile": profile, "seed": seed,
+                       "model_config": {"module": {"reasoning_steps": 3, "group_size": 8}}},
+            "metrics": {"test": metrics, "valid": metrics},
+            "timing": {"train_seconds": 60.0, "epochs": 10, "train_ms_per_batch": 12.0, "eval_seconds": 1.0},
+            "history": [{"epoch": 1, "ndcg@10": ndcg10 / 2}, {"epoch": 2, "ndcg@10": ndcg10}]}
+
+
+def _csv(html: str) -> str:
+    href = re.search(r'href="data:text/csv;charset=utf-8;base64,([^"]+)"', html).group(1)
+    return base64.b64decode(href).decode()
+
+
+def test_t95_matches_student_t():
+    assert pages.t95(1) == 12.706 and pages.t95(2) == 4.303 and pages.t95(30) == 2.042
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for dof in (1, 2, 3, 5, 10, 30, 40, 100):
+        assert pages.t95(dof) == pytest.approx(scipy_stats.t.ppf(0.975, dof), abs=2e-3)
+    with pytest.raises(ValueError):
+        pages.t95(0)
+
+
+def test_paired_improvement_uses_the_seeds_both_models_ran():
+    base = [0.050, 0.052, 0.054]
+    new = [0.055, 0.056, 0.060]
+    recs = [_record("SASRec", "sasrec", "beauty", s, v) for s, v in enumerate(base)]
+    recs += [_record("DiffuReason-S", "diffureason-s", "beauty", s, v) for s, v in enumerate(new)]
+    recs.append(_record("DiffuReason-S", "diffureason-s", "beauty", 7, 0.5))       # no backbone run of seed 7
+    df = pd.DataFrame([{**r["metrics"]["test"], "label": r["label"], "dataset": "beauty", "seed": r["config"]["seed"]}
+                       for r in recs])
+    got = pages.paired_improvement(df, "beauty", "SASRec", "DiffuReason-S", "ndcg@10")
+    d = np.array(new) - np.array(base)
+    half = 4.303 * d.std(ddof=1) / math.sqrt(3)
+    assert got["seeds"] == 3
+    assert got["ours %"] == pytest.approx(100 * d.mean() / np.mean(base))
+    assert got["ci low %"] == pytest.approx(100 * (d.mean() - half) / np.mean(base))
+    assert got["ci high %"] == pytest.approx(100 * (d.mean() + half) / np.mean(base))
+    one = pages.paired_improvement(df[df.seed.isin([0, 7])], "beauty", "SASRec", "DiffuReason-S", "ndcg@10")
+    assert one["seeds"] == 1 and math.isnan(one["ci low %"])
+
+
+def test_verdict_has_every_pair_of_table2_and_says_what_is_not_measured():
+    page = pages.verdict([])
+    t = page.table.data
+    assert len(t) == 3 * 4 * 2 and set(t.seeds) == {0}
+    row = t[(t.model == "DiffuReason-H") & (t.dataset == "sports") & (t.metric == "ndcg@10")].iloc[0]
+    assert row["paper %"] == pytest.approx(100 * (0.0527 / 0.0361 - 1))
+    assert "not yet measured on the strong backbones; see `results/archive/`" in page.finding.text
+    assert "12 of 12" in page.finding.text and "+46.0%" in page.finding.text
+    assert page.figure.png()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verdict_with_measured_pairs_reports_the_interval():
+    recs = [_record("SASRec", "sasrec", "beauty", s, 0.050 + 0.001 * s) for s in range(3)]
+    recs += [_record("DiffuReason-S", "diffureason-s", "beauty", s, 0.056 + 0.001 * s + 0.0005 * (s == 1))
+             for s in range(3)]
+    page = pages.verdict(recs)
+    t = page.table.data
+    mine = t[(t.model == "DiffuReason-S") & (t.dataset == "beauty") & (t.metric == "ndcg@10")].iloc[0]
+    assert mine.seeds == 3 and mine["ci low %"] < mine["ours %"] < mine["ci high %"]
+    assert f"DiffuReason-S on Beauty {mine['ours %']:+.1f}%" in page.finding.text
+    assert "11 of 12 pairs not yet measured" in page.finding.text
+    assert "Our interval contains the paper's improvement in" in page.finding.text
+    shown = page.table.shown
+    assert shown.loc[(shown.backbone == "SASRec") & (shown.dataset == "Beauty"), "ours N@10 (95% CI)"].iloc[0] \
+        .startswith(f"{mine['ours %']:+.1f}% (")
+
+
+def test_table_shows_compact_text_and_downloads_the_full_table():
+    data = pd.DataFrame({"model": ["SASRec", "HSTU"], "ndcg@10": [0.0557123456, 0.055], "extra": [1, 2]})
+    shown = pd.DataFrame({"model": data.model, "N@10": data["ndcg@10"].map("{:.4f}".format)})
+    html = pages.Table(shown, data, "demo", "Note with `code`.")._repr_html_()
+    assert 'download="demo.csv"' in html and "0.0557<" in html and "<code>code</code>" in html
+    back = pd.read_csv(io.StringIO(_csv(html)))
+    pd.testing.assert_frame_equal(back, data)
+
+
+def test_main_results_page_from_records():
+    recs = [_record("SASRec", "sasrec", "beauty", s, 0.0557 + 0.001 * s) for s in range(3)]
+    recs += [_record("HSTU", "hstu", "beauty", 0, 0.055)]
+    page = pages.main_results(recs, ["beauty", "instruments"], ["sasrec", "diffureason-s", "hstu"])
+    text = page.finding.text
+    paper_s = PAPER_TABLE2.set_index(["dataset", "label"]).loc[("beauty", "SASRec"), "ndcg@10"]
+    assert f"SASRec {0.0567:.4f} (3 seeds, paper {paper_s:.4f}" in text
+    assert "DiffuReason-S: not yet measured" in text and "+12.3%" in text
+    shown = page.table.shown
+    assert "dataset" not in shown.columns and list(shown.model) == ["SASRec", "DiffuReason-S", "HSTU"]
+    assert shown.loc[shown.model == "DiffuReason-S", "N@10"].iloc[0] == "–"
+    assert "Nothing measured yet on Instruments" in page.table.note
+    assert set(page.table.data.dataset) == {"beauty", "instruments"}           # the CSV keeps every row
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pages.main_results([], ["beauty"], ["sasrec", "diffureason-s"]),
+    lambda: pages.ablations([], "beauty"),
+    lambda: pages.ablations([], "synthetic"),
+    lambda: pages.efficiency(pd.DataFrame(), "beauty"),
+    lambda: pages.sensitivity(pages.sensitivity_frame({}), "diffureason-s", "beauty"),
+    lambda: pages.sensitivity(pages.sensitivity_frame({}), "diffureason-h", "synthetic"),
+    lambda: pages.trajectories([], "diffureason-h"),
+    lambda: pages.sparsity_groups(pages.groups_frame([]), "hstu", "diffureason-h"),
+])
+def test_pages_without_records_say_so_and_still_draw_a_figure(make):
+    page = make()
+    assert "not yet measured" in page.finding.text
+    assert page.finding.text.startswith("**Paper")
+    assert page.figure.png()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<table" in page.table._repr_html_()
+
+
+def test_sparsity_groups_and_trajectories_from_probe_records():
+    def probe(label, model, seed, values):
+        groups = [{"grouping": g, "group": f"{g[0].upper()}G-{i}", "stage": "diffusion", "ndcg@10": v}
+                  for g in ("user", "item") for i, v in enumerate(values)]
+        return {"label": label, "config": {"seed": seed}, "stages": ["step 1", "diffusion"], "groups": groups,
+                "stage_metrics": {"step 1": {"recall@10": 0.05, "ndcg@10": 0.02},
+                                  "diffusion": {"recall@10": 0.08, "ndcg@10": 0.04}},
+                "median_rank": {"step 1": 300.0, "diffusion": 80.0}, "similarity": [[1.0, 0.5], [0.5, 1.0]],
+                "sample_ranks": [[300, 80], [20, 3]]}
+    probes = [probe("HSTU", "hstu", 1, [0.01, 0.02, 0.03, 0.04]),
+              probe("DiffuReason-H", "diffureason-h", 1, [0.02, 0.02, 0.03, 0.02])]
+    page = pages.sparsity_groups(pages.groups_frame(probes), "hstu", "diffureason-h")
+    assert "better in 2 of 8 groups, from -50% (IG-3) to +100% (IG-0)" in page.finding.text
+    traj = pages.trajectories(probes[1:], "diffureason-h")
+    assert "from 0.0200 at step 1 to 0.0400 after diffusion" in traj.finding.text
+    assert "median target rank goes from 300 to 80" in traj.finding.text
+
+
+def test_every_finding_number_comes_from_the_records():
+    """The same page with other records says other numbers: nothing in a finding is typed in."""
+    a = pages.main_results([_record("SASRec", "sasrec", "beauty", 0, 0.0400)], ["beauty"], ["sasrec"]).finding.text
+    b = pages.main_results([_record("SASRec", "sasrec", "beauty", 0, 0.0600)], ["beauty"], ["sasrec"]).finding.text
+    assert "0.0400" in a and "0.0600" in b and a.replace("0.0400", "X") != b.replace("0.0600", "X")
