@@ -19,11 +19,13 @@ from .data import (DATASETS, FORMATS, DataFormatError, dataset_names, load_seque
                    table1_stats, user_file_report)
 from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
+from .explorer import store_views
 from . import investigations
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
 from .user_ranks import store_test_ranks
+from .weights import export_weights
 from .sid.build import build_sids
 from .sid.store import record_path
 from .sid.table import stats_table
@@ -193,6 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "same `python -m drlib train ...` command to resume one.")
     u.add_argument("--experiment", default=None, help="only runs/<experiment>/ (default: all)")
 
+    w = sub.add_parser("weights", help="commit-sized weights of finished runs: results/weights/<run-id>.safetensors "
+                                       "and a record with its sha256 (what the explorer and the probes load on a "
+                                       "fresh clone)")
+    w.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="finished runs whose weights were kept in runs/")
+    w.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
+                   "else results/ of this checkout)")
+    x = sub.add_parser("explorer", help="store the trajectory explorer's views of a DiffuReason run "
+                                        "(results/explorer/<run-id>.json) from its committed weights")
+    x.add_argument("run_id", metavar="RUN_ID", help="a DiffuReason run with committed weights (`drlib weights`)")
+    x.add_argument("--backbone", default=None, metavar="RUN_ID",
+                   help="the stand-alone backbone run shown beside it (committed weights too)")
+    x.add_argument("--users", type=int, default=60, help="test users drawn (seeded) for the views (default 60)")
+    x.add_argument("--seed", type=int, default=0, help="seed of the users' draw and of the policy samples")
+    x.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
+                   "else results/ of this checkout)")
+
     k = sub.add_parser("ranks", help="store every test user's target rank in run records that lack them, from "
                                      "the weights each run kept (for the per-user paired tests)",
                        description="For each run record of the experiment without stored ranks: rebuild the model "
@@ -278,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
             return _results(args)
         if args.cmd == "runs":
             return _runs(args)
+        if args.cmd == "weights":
+            for run_id in args.run_ids:
+                rec = export_weights(run_id)
+                print(f"{run_id}: {rec['weights']['bytes'] / 1e6:.1f} MB -> results/weights/{rec['weights']['file']}")
+            return 0
+        if args.cmd == "explorer":
+            rec = store_views(args.run_id, args.backbone, n_users=args.users, seed=args.seed)
+            print(f"{len(rec['views'])} views of {rec['label']} -> results/explorer/{args.run_id}.json")
+            return 0
         if args.cmd == "ranks":
             return _ranks(args)
         if args.cmd == "investigate":

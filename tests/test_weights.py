@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from drlib.cli import main
 from drlib.explorer import store_views, stored_views, user_view
 from drlib.paired import record_ranks
 from drlib.registry import make_config
@@ -50,3 +51,15 @@ def test_stored_views_agree_with_the_runs_own_test_ranks(tmp_results):
     live = user_view(model, get_dataset(cfg).test, views[0]["row"], seed=1)
     assert np.array_equal(live["top_items"], views[0]["top_items"])
     np.testing.assert_allclose(live["samples"]["samples_xy"], views[0]["samples"]["samples_xy"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_weights_and_explorer_commands(tmp_results, capsys):
+    _, base = _train("sasrec")
+    _, ours = _train("diffureason-s")
+    assert main(["weights", base["run_id"], ours["run_id"]]) == 0
+    assert main(["explorer", ours["run_id"], "--backbone", base["run_id"], "--users", "5"]) == 0
+    assert "5 views of DiffuReason-S" in capsys.readouterr().out
+    (rec, views), = stored_views().values()
+    assert rec["command"] == f"python -m drlib explorer {ours['run_id']} --backbone {base['run_id']} --users 5 --seed 0"
+    with pytest.raises(SystemExit):
+        main(["weights"])                                   # a run id is required
