@@ -19,9 +19,9 @@ from pathlib import Path
 from ..evaluate import evaluate
 from ..models.sid_base import sid_recommender
 from ..results import results_dir, write_record
-from ..runner import get_dataset, load_trained_model
+from ..runner import get_dataset
 from ..utils import configure_torch, pick_device
-from .common import add_config_args, command_line, config_of, run_spec
+from .common import add_config_args, command_line, run_spec, trained_runs
 
 HELP = "finished Semantic-ID runs ranked with wider beams"
 STORES = "results/investigation/beam-width/"
@@ -44,12 +44,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     device = pick_device("auto")
     out_dir = Path(args.out) if args.out else results_dir().joinpath(*FOLDER)
     print(f"{'run':24s} {'seed':>4s} {'W':>4s}  R@10    N@10    R@W     seconds")
-    for spec in args.runs:
-        cfg = config_of(spec, args.dataset, args.profile, args.overrides)
-        model = load_trained_model(cfg)
-        if model is None:
-            print(f"skipped {spec.model}:{spec.seed}: no weights in runs/ for {cfg.run_id}")
-            continue
+    for spec, cfg, model in trained_runs(args):
         sid = sid_recommender(model)
         if sid is None:
             raise ValueError(f"{spec.model}:{spec.seed}: {cfg.label} is not a Semantic-ID model (no beam search; "

@@ -16,6 +16,7 @@ from ..config import PROFILES, RunConfig
 from ..data import dataset_names
 from ..diffureason.ablations import ABLATIONS
 from ..registry import MODELS, make_config
+from ..runner import load_trained_model
 
 
 class RunSpec(typing.NamedTuple):
@@ -47,6 +48,18 @@ def config_of(spec: RunSpec, dataset: str | None = None, profile: str = "cpu",
     one of ``main``."""
     return make_config(spec.model, dataset, profile, spec.seed, overrides,
                        experiment="ablation" if spec.ablation else "main", ablation=spec.ablation)
+
+
+def trained_runs(args: argparse.Namespace) -> typing.Iterator[tuple[RunSpec, RunConfig, object]]:
+    """``(spec, config, model)`` of each of ``args.runs`` whose weights were kept in runs/; the others are skipped
+    with a printed line."""
+    for spec in args.runs:
+        cfg = config_of(spec, args.dataset, args.profile, args.overrides)
+        model = load_trained_model(cfg)
+        if model is None:
+            print(f"skipped {spec.model}:{spec.seed}: no weights in runs/ for {cfg.run_id}")
+            continue
+        yield spec, cfg, model
 
 
 def add_config_args(p: argparse.ArgumentParser, threads: int | None, overrides: bool = True) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ..probes import recommendation_spread
 from ..results import results_dir, write_record
-from ..runner import get_dataset, load_trained_model
+from ..runner import get_dataset
 from ..utils import configure_torch, pick_device
-from .common import add_config_args, command_line, config_of, run_spec
+from .common import add_config_args, command_line, run_spec, trained_runs
 
 HELP = "how finished runs' top-k lists spread over the item-popularity groups"
 STORES = "results/investigation/popularity/"
@@ -37,12 +37,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     device = pick_device("auto")
     out_dir = Path(args.out) if args.out else results_dir().joinpath(*FOLDER)
     rows = []
-    for spec in args.runs:
-        cfg = config_of(spec, args.dataset, args.profile, args.overrides)
-        model = load_trained_model(cfg)
-        if model is None:
-            print(f"skipped {spec.model}:{spec.seed}: no weights in runs/ for {cfg.run_id}")
-            continue
+    for spec, cfg, model in trained_runs(args):
         out = recommendation_spread(model.to(device), get_dataset(cfg), k=args.k, device=device)
         write_record(out_dir / f"{cfg.run_id}.json", out, cfg=cfg, device=device, command=command_line(argv))
         rows.append((cfg.label, str(cfg.seed), out))
