@@ -16,14 +16,38 @@ integer), before anything is loaded or trained.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Iterable
 
 from .config import PROFILES
-from .data import dataset_names
+from .data import dataset_names, register_dataset
 from .diffureason.ablations import ABLATIONS
 from .registry import MODELS
 
-DATASETS = dataset_names()
+class DatasetNames(Sequence):
+    """The dataset names a notebook accepts: the registered ones (built in, or registered in this process), and
+    a path to your own interaction file, registered under its file name (:func:`drlib.data.register_dataset`,
+    format detected), so that ``papermill ... -p datasets my_log.csv`` works."""
+
+    def _names(self) -> list[str]:
+        return dataset_names()
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def resolve(self, entry: str) -> str:
+        """``entry`` itself, or for an existing file the name it is registered under."""
+        path = Path(entry).expanduser()
+        if entry in self._names() or not path.is_file():
+            return entry
+        return register_dataset(path.stem, path).name
+
+
+DATASETS = DatasetNames()
 MODEL_NAMES = tuple(MODELS)
 ABLATION_ROWS = tuple(ABLATIONS)
 __all__ = ["ABLATION_ROWS", "DATASETS", "MODEL_NAMES", "PROFILES", "choice", "flag", "integer", "ints", "mapping",
@@ -56,8 +80,10 @@ def _items(value: Any, what: str) -> list:
 
 def names(value: Any, what: str, known: Iterable[str]) -> list[str]:
     """One or more names among ``known`` (datasets, models, Table 3 rows), in the order given, duplicates dropped."""
-    known = list(known)
     out = [str(v) for v in _items(value, what)]
+    if isinstance(known, DatasetNames):
+        out = [known.resolve(v) for v in out]
+    known = list(known)
     if not out:
         raise ValueError(f"{what}: no names given; choose from {', '.join(known)}")
     bad = [v for v in out if v not in known]

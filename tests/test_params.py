@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from drlib import params as P
+from drlib.data import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +104,15 @@ def test_documented_papermill_commands_work(command, tmp_results, tmp_path):
                                          "--cwd", str(ROOT / "notebooks")],
                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert bad.returncode != 0 and "unknown 'sprots'" in bad.stderr + bad.stdout
+
+
+def test_a_dataset_parameter_takes_a_path_to_your_own_file(tmp_path):
+    f = tmp_path / "my_shop.csv"
+    f.write_text("user,item,timestamp\n" + "".join(f"u{u},i{(u + t) % 7},{t}\n" for u in range(6) for t in range(5)))
+    try:
+        assert P.names(f"beauty,{f}", "datasets", P.DATASETS) == ["beauty", "my_shop"]
+        assert "my_shop" in list(P.DATASETS) and P.choice(str(f), "dataset", P.DATASETS) == "my_shop"
+        with pytest.raises(ValueError, match="unknown 'no_such_file.csv'"):
+            P.names("no_such_file.csv", "datasets", P.DATASETS)
+    finally:
+        registry.DATASETS.pop("my_shop", None)                             # the registration ends with the test
