@@ -54,6 +54,8 @@ VARIANTS = {
 }
 # cell metadata of the parameters cells as the book shows them: collapsed, saying what they hold
 PARAMETERS_PROMPT = {"code_prompt_show": "Parameters: how to rerun this page", "code_prompt_hide": "Hide parameters"}
+PAGE_PARAMETERS_PROMPT = {"code_prompt_show": "This page's parameters: the papermill command that made it",
+                          "code_prompt_hide": "Hide this page's parameters"}
 _VOLATILE_CELL = ("papermill", "execution")
 
 
@@ -94,7 +96,7 @@ def tidy(nb: dict, command: str | None = None) -> dict:
         if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"
             cell["metadata"]["tags"] = [*tags, *(["hide-input"] if "hide-input" not in tags else [])]
-            cell["metadata"]["mystnb"] = dict(PARAMETERS_PROMPT)
+            cell["metadata"]["mystnb"] = dict(PAGE_PARAMETERS_PROMPT)
             if command and not "".join(cell["source"]).startswith("# This page:"):
                 cell["source"] = f"# This page: {command}\n" + "".join(cell["source"])
     return nb

@@ -192,14 +192,17 @@ def paper_value(dataset: str, label: str, metric: str) -> float:
 
 
 def missing_note(missing) -> Markdown:
-    """The runs a page asked for that have no stored record, grouped by dataset and model, with the seeds."""
-    gone: dict[str, list] = {}
+    """The runs a page asked for that have no stored record: per dataset and set of seeds, the models (or settings)."""
+    seeds: dict[tuple, list] = {}
     for c in missing:
-        gone.setdefault(f"{c.label} on {_name(c.data.dataset)}", []).append(c.seed)
-    if not gone:
+        seeds.setdefault((c.data.dataset, c.label), []).append(c.seed)
+    if not seeds:
         return Markdown("Every run this page asks for is stored.")
-    lines = "\n".join(f"- {k}: seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))}"
-                      for k, v in gone.items())
+    groups: dict[tuple, list] = {}
+    for (d, label), ss in seeds.items():
+        groups.setdefault((d, tuple(sorted(ss))), []).append(label)
+    lines = "\n".join(f"- {_name(d)}, seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}: {', '.join(labels)}"
+                      for (d, ss), labels in groups.items())
     return Markdown(f"Runs without a stored record ({NOT_MEASURED}; `-p train_missing True` trains them):\n\n{lines}")
 
 
@@ -294,7 +297,7 @@ def verdict_figure(table: pd.DataFrame) -> Figure:
             ax.barh(y[done] + 0.2, t["ours %"][done], 0.38, xerr=[lo[done], hi[done]], color=_OURS, capsize=3,
                     label="ours, 95% interval over seeds")
         vals = pd.concat([t["paper %"], t["ci high %"], t["ours %"]]).dropna()
-        top, bottom = max(vals.max(), 0.0), min(vals.min(), 0.0)
+        top, bottom = (max(vals.max(), 0.0), min(vals.min(), 0.0)) if len(vals) else (0.0, 0.0)
         span = (top - bottom) or 1.0
         for i in y:
             if not done[i]:
@@ -575,9 +578,10 @@ def ablations(records: list[dict], dataset: str) -> Page:
             continue
         best, worst = g.loc[g["vs full % (N@10)"].idxmax()], g.loc[g["vs full % (N@10)"].idxmin()]
         above = int((g["vs full % (N@10)"] > 0).sum())
-        ours.append(f"on {bb} (seeds {', '.join(sorted(set(g.seeds)))}), {above} of {len(g)} rows are above the full "
-                    f"model; the largest drop is {worst.row} ({worst['vs full % (N@10)']:+.1f}%), the best row "
-                    f"{best.row} ({best['vs full % (N@10)']:+.1f}%)")
+        seeds = sorted({s for ss in g.seeds for s in ss.split(",")}, key=int)
+        ours.append(f"on {bb} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}), {above} of {len(g)} rows are "
+                    f"above the full model, from {worst.row} ({worst['vs full % (N@10)']:+.1f}%) to {best.row} "
+                    f"({best['vs full % (N@10)']:+.1f}%)")
     text += f" **Ours:** {'; '.join(ours)}." if ours else f" **Ours:** {NOT_MEASURED}."
     return Page(Markdown(text), ablation_figure(table, paper, dataset), ablation_shown(table, paper, dataset))
 
@@ -595,7 +599,10 @@ def ablation_figure(table: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> F
             ax.barh(y - 0.2, [paper.change.get(r, np.nan) for r in rows], 0.38, color=_GREY,
                     label="paper (Table 3, HSTU)")
         if g is not None:
-            ax.barh(y + 0.2, [g["vs full % (N@10)"].get(r, np.nan) for r in rows], 0.38, color=_OURS, label="ours")
+            mine = [g["vs full % (N@10)"].get(r, np.nan) for r in rows]
+            ax.barh(y + 0.2, mine, 0.38, color=_OURS, label="ours")
+            for i in y[np.isnan(mine)]:
+                ax.text(0, i + 0.2, " not yet measured", va="center", fontsize=7.5, color="0.35", style="italic")
             title = f"{bb} backbone, seed(s) {', '.join(sorted(set(g.seeds)))}"
         else:
             for i in y:
@@ -662,7 +669,7 @@ def efficiency(table: pd.DataFrame, dataset: str) -> Page:
         devices = sorted(set(table.device))
         if len(mine):
             m = mine.iloc[0]
-            text += (f" **Ours** ({m.label} on {_name(m.dataset)}, {_and(devices)}): x{m.train_x:.2f} per training "
+            text += (f" **Ours** (DiffuReason on {_name(m.dataset)}, {_and(devices)}): x{m.train_x:.2f} per training "
                      f"batch and x{m.inference_x:.2f} for test inference at R = 3, G = 8; from x{ours.train_x.min():.2f} "
                      f"to x{ours.train_x.max():.2f} per batch over the settings measured.")
         else:
@@ -686,8 +693,7 @@ def efficiency_figure(ours: pd.DataFrame, paper: pd.DataFrame) -> Figure:
             ax.plot(o[col], o.train_x, "o-", color=_OURS, label="ours: training / batch")
             ax.plot(o[col], o.inference_x, "o:", color=_OURS, label="ours: test inference")
         else:
-            ax.text(0.5, 0.85, "ours: " + NOT_MEASURED_PLAIN.splitlines()[0], ha="center", fontsize=8, color="0.35",
-                    style="italic", transform=ax.transAxes)
+            ax.set_title("ours: " + NOT_MEASURED_PLAIN.splitlines()[0], fontsize=9, color="0.35", style="italic")
         ax.axhline(1, color="k", lw=0.8)
         ax.set(xlabel=name, ylabel="x backbone")
         ax.grid(alpha=0.3)
@@ -794,7 +800,8 @@ def _sym(field: str) -> str:
 
 
 def sensitivity_figure(df: pd.DataFrame, pdata: str) -> Figure:
-    fig, axes = _figure(12, 3.0, len(FIELDS))
+    fig = Figure(figsize=(9, 5.6), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
     names = {"alpha": "alpha (L_diff weight)", "beta": "beta (L_align weight)", "reasoning_steps": "reasoning steps R",
              "group_size": "policy samples G"}
     for ax, f in zip(axes, FIELDS):
@@ -803,8 +810,7 @@ def sensitivity_figure(df: pd.DataFrame, pdata: str) -> Figure:
             ax.plot(s.value, s["ndcg@10"], "o-", color=_OURS, label="ours, test")
             ax.plot(s.value, s["valid ndcg@10"], "s--", color="C1", label="ours, valid")
         else:
-            ax.text(0.5, 0.06, "ours: not yet measured", ha="center", va="bottom", fontsize=8, color="0.35",
-                    style="italic", transform=ax.transAxes, bbox={"facecolor": "w", "edgecolor": "none"})
+            ax.set_title("ours: not yet measured", fontsize=9, color="0.35", style="italic")
         pc = _paper_curve(f, pdata)
         if len(pc):
             ax2 = ax.twinx() if len(s) else ax
@@ -851,14 +857,13 @@ def trajectories(probes: list[dict], model: str) -> Page:
     data = pd.DataFrame(rows, columns=["seed", "stage", *METRICS, "median rank"])
     if probes:
         g = data.groupby("stage", sort=False)[["ndcg@10", "median rank"]].mean()
-        steps = [s for s in g.index if s.startswith("step")]
         up = sum(g.loc[b, "ndcg@10"] > g.loc[a, "ndcg@10"] for a, b in zip(g.index[:-1], g.index[1:]))
         text += (f" **Ours** ({label}, {len(probes)} seed{'s' if len(probes) > 1 else ''}): test N@10 goes from "
                  f"{g['ndcg@10'].iloc[0]:.4f} at {g.index[0]} to {g['ndcg@10'].iloc[-1]:.4f} after {g.index[-1]}, "
                  f"rising at {up} of {len(g) - 1} transitions; the median target rank goes from "
                  f"{g['median rank'].iloc[0]:.0f} to {g['median rank'].iloc[-1]:.0f}.")
-        if steps and g.loc[steps, "ndcg@10"].idxmax() != g["ndcg@10"].idxmax():
-            text += f" The best stage is {g['ndcg@10'].idxmax()}."
+        if g["ndcg@10"].idxmax() != g.index[-1]:
+            text += f" The best stage is {g['ndcg@10'].idxmax()}, not the last."
         fig = trajectory_figure(probes[0])
     else:
         text += f" **Ours** ({label}): {NOT_MEASURED}."

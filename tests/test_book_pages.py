@@ -14,7 +14,8 @@ import sys
 import pytest
 import yaml
 
-from drlib.book import OUT, PARAMETERS_PROMPT, SMOKE_PARAMS, VARIANTS, pages, rerun_command, tidy
+from drlib.book import (OUT, PAGE_PARAMETERS_PROMPT, PARAMETERS_PROMPT, SMOKE_PARAMS, VARIANTS, pages, rerun_command,
+                        tidy)
 from drlib.utils import REPO_ROOT
 
 REFRESH = "run `python -m drlib notebooks` (make notebooks) and commit book/generated/"
@@ -70,7 +71,7 @@ def test_page_holds_its_notebooks_code(name, notebook, params):
     if params:
         (cell,) = injected
         assert _src(cell).startswith(f"# This page: {rerun_command(notebook.stem, params)}\n"), REFRESH
-        assert "hide-input" in cell["metadata"]["tags"] and cell["metadata"]["mystnb"] == PARAMETERS_PROMPT
+        assert "hide-input" in cell["metadata"]["tags"] and cell["metadata"]["mystnb"] == PAGE_PARAMETERS_PROMPT
     else:
         assert not injected
 

@@ -115,6 +115,7 @@ def test_main_results_page_from_records():
     lambda: pages.efficiency(pd.DataFrame(), "beauty"),
     lambda: pages.sensitivity(pages.sensitivity_frame({}), "diffureason-s", "beauty"),
     lambda: pages.sensitivity(pages.sensitivity_frame({}), "diffureason-h", "synthetic"),
+    lambda: pages.verdict([], datasets=["synthetic"]),
     lambda: pages.trajectories([], "diffureason-h"),
     lambda: pages.sparsity_groups(pages.groups_frame([]), "hstu", "diffureason-h"),
 ])
@@ -142,6 +143,7 @@ def test_sparsity_groups_and_trajectories_from_probe_records():
     traj = pages.trajectories(probes[1:], "diffureason-h")
     assert "from 0.0200 at step 1 to 0.0400 after diffusion" in traj.finding.text
     assert "median target rank goes from 300 to 80" in traj.finding.text
+    assert page.figure.png()[:4] == traj.figure.png()[:4] == b"\x89PNG"
 
 
 def test_every_finding_number_comes_from_the_records():
