@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from .data import DATASETS, item_popularity, table1_stats
 from .diffureason.ablations import ABLATIONS, describe
+from .paired import seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
@@ -54,17 +55,7 @@ PAPER_CLAIMS = {
               "the diffusion output; Beauty: UG-0 +27.4%, UG-3 +34.6%, the rarest items IG-0 +28.9%; Sec. 4.6, "
               "Fig. 5 and 7)",
 }
-# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 _GREY, _OURS = "0.62", "C0"
-
-
-def t95(dof: int) -> float:
-    """The two-sided 95% quantile of Student's t with ``dof`` degrees of freedom (1.96 + 2.5/dof above 30)."""
-    if dof < 1:
-        raise ValueError(f"need at least one degree of freedom, got {dof}")
-    return _T975[dof - 1] if dof <= 30 else 1.96 + 2.5 / dof
 
 
 # ---------------------------------------------------------------------------------------------- display objects
@@ -222,13 +213,10 @@ def paired_improvement(df: pd.DataFrame, dataset: str, base: str, new: str, metr
     common = sorted(set(a.index) & set(b.index))
     if not common:
         return out
-    diff = b[common].to_numpy() - a[common].to_numpy()
-    ref = float(a[common].mean())
-    out.update({"ours backbone": ref, "ours model": float(b[common].mean()), "ours %": 100 * diff.mean() / ref,
-                "seeds": len(common)})
-    if len(common) > 1:
-        half = t95(len(common) - 1) * diff.std(ddof=1) / math.sqrt(len(common))
-        out.update({"ci low %": 100 * (diff.mean() - half) / ref, "ci high %": 100 * (diff.mean() + half) / ref})
+    iv = seed_interval(a[common].to_numpy(), b[common].to_numpy())          # NaN interval with one seed
+    ref = iv["base"]
+    out.update({"ours backbone": ref, "ours model": iv["new"], "ours %": iv["relative %"], "seeds": iv["seeds"],
+                "ci low %": 100 * iv["ci_low"] / ref, "ci high %": 100 * iv["ci_high"] / ref})
     return out
 
 
