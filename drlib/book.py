@@ -42,6 +42,7 @@ SMOKE_PARAMS = {
     "07_sparsity_groups": {"profile": "smoke", "overrides": ["train.epochs=2"], "dataset": "synthetic",
                            "train_missing": True},
     "08_explorer": {**_SMOKE, "dataset": "synthetic", "train_missing": True, "n_offline": 4},
+    "09_readings": {"dataset": "synthetic"},
 }
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .data import DATASETS, item_popularity, table1_stats
-from .diffureason.ablations import ABLATIONS, describe
+from .diffureason.ablations import ABLATIONS, READINGS, describe
 from .paired import seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
@@ -940,3 +940,56 @@ def groups_figure(table: pd.DataFrame, b: str, m: str, metric: str) -> Figure:
         ax2.set_ylabel("change %")
     axes[0].legend(fontsize=8)
     return fig
+
+
+# ------------------------------------------------------------------------------------------------- 09 readings
+
+def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty") -> Page:
+    """The validation grid over the readings of the paper (:func:`drlib.readings.grid`) and the reading chosen per
+    backbone (:func:`drlib.readings.choose`): validation NDCG@10 only, never test."""
+    text = ("**Paper:** one configuration (Sec. 3, Appendix A.1 and C, Table 5), with several places that admit more "
+            f"than one reading ({len(READINGS) - 1} alternatives to the literal one, listed below). ")
+    t = table[table.dataset == dataset] if len(table) else table
+    if len(t):
+        parts = []
+        for _, c in chosen[chosen.dataset == dataset].iterrows():
+            g = t[t.backbone == c.backbone]
+            lit = "" if c.reading == "literal" or pd.isna(c["vs literal %"]) else \
+                f", {c['vs literal %']:+.1f}% over the literal reading"
+            parts.append(f"on {c.backbone}, {len(g)} of {len(READINGS)} readings stored, the best is "
+                         f"*{c.reading}* (validation NDCG@10 {c['valid ndcg@10']:.4f}{lit})")
+        text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."
+        fig = readings_figure(t)
+        shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
+                              "vs literal": t["vs literal %"].map(_pct),
+                              "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
+                              "train min": t["train min"].map(lambda v: f"{v:.0f}")})
+        data = t
+    else:
+        text += f"**Ours:** {NOT_MEASURED} (the grid is training: `tools/jobs/readings.txt`)."
+        fig = placeholder_figure("validation NDCG@10 per reading", "validation NDCG@10")
+        shown = pd.DataFrame({"reading": list(READINGS), "settings": [describe(r) or "(as written)" for r in READINGS],
+                              "valid N@10": "–"})
+        data = shown
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}",
+                                           "Seed 0; literal = the plain model (results/main/), the others "
+                                           "results/readings/. Test metrics are not used to choose."))
+
+
+def readings_figure(t: pd.DataFrame) -> Figure:
+    parts = list(t.groupby("backbone", sort=False))
+    fig, axes = _figure(5.2 * len(parts), 0.38 * max(len(g) for _, g in parts) + 1.3, len(parts))
+    for ax, (bb, g) in zip(axes, parts):
+        g = g.iloc[::-1]
+        colors = [_GREY if r == "literal" else _OURS for r in g.reading]
+        ax.barh(np.arange(len(g)), g["valid ndcg@10"], color=colors)
+        ax.set(yticks=np.arange(len(g)), yticklabels=g.reading, xlabel="validation NDCG@10",
+               title=f"DiffuReason on {bb} (grey: literal)")
+    return fig
+
+
+def readings_settings_table() -> Table:
+    """What each reading changes, as the ``--set`` overrides a user would type."""
+    data = pd.DataFrame({"reading": list(READINGS), "overrides": [describe(r) or "(the paper as written)"
+                                                                  for r in READINGS]})
+    return Table(data, data, "reading_settings")

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from drlib.config import HASH_NEUTRAL, stored_config_hash
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
+from drlib import pages
+from drlib.diffureason.ablations import READINGS
 from drlib.readings import choose, grid, grid_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
@@ -236,3 +238,16 @@ def test_the_grid_reads_literal_from_main_and_chooses_on_validation_only(tmp_pat
     assert "align_scope=refinement" in s.settings.iloc[0]
     best = choose(t).set_index("backbone").reading
     assert best["SASRec"] == "align: refinement only" and best["HSTU"] == "literal"
+
+
+def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
+    empty = pages.readings(grid([]), choose(grid([])))
+    assert "not yet measured" in str(empty.finding) and len(empty.table.shown) == len(READINGS)
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.045)
+    t = grid(grid_records(0, root=tmp_path))
+    page = pages.readings(t, choose(t))
+    text = str(page.finding)
+    assert "*align: refinement only*" in text and "+50.0% over the literal reading" in text
+    assert "2 of 8 readings stored" in text
+    assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
