@@ -41,7 +41,7 @@ SMOKE_PARAMS = {
     "06_trajectories": {**_SMOKE, "dataset": "synthetic", "train_missing": True},
     "07_sparsity_groups": {"profile": "smoke", "overrides": ["train.epochs=2"], "dataset": "synthetic",
                            "train_missing": True},
-    "08_explorer": {**_SMOKE, "dataset": "synthetic", "train_missing": True, "n_offline": 4},
+    "08_explorer": {**_SMOKE, "dataset": "synthetic", "train_missing": True, "n_users": 4},
     "09_readings": {"dataset": "synthetic"},
 }
 

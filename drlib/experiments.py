@@ -11,8 +11,10 @@ from typing import Iterable
 from .config import RunConfig
 from .diffureason.ablations import ABLATIONS
 from .registry import make_config, with_module
-from .results import load_record
+from .explorer import store_views, views_from_record, views_path
+from .results import load_record, read_record
 from .runner import run
+from .weights import export_weights, weights_paths
 
 
 # Experiment folders whose runs another artifact may reuse when their config hash matches, searched in order.
@@ -66,3 +68,42 @@ def sensitivity_configs(dataset="beauty", profile="cpu", seed=0, model="diffurea
         return dataclasses.replace(cfg, variant=f"{field}={getattr(cfg.model.module, field)}")
     return {f: [one(f, v) for v in vals] for f, vals in
             (("alpha", alphas), ("beta", betas), ("reasoning_steps", reasoning_steps), ("group_size", group_sizes))}
+
+
+# The DiffuReason models the explorer shows, each with the stand-alone backbone it is compared with.
+EXPLORED = {"diffureason-s": "sasrec", "diffureason-h": "hstu"}
+
+
+def explorer_configs(model: str, dataset: str = "beauty", profile: str = "cpu", seed: int = 0,
+                     overrides=()) -> tuple[RunConfig, RunConfig]:
+    """The explored DiffuReason run and its stand-alone backbone run (``overrides`` of the model reach the backbone
+    only for the train, data and eval sections: the model sections differ)."""
+    if model not in EXPLORED:
+        raise ValueError(f"the explorer shows {', '.join(EXPLORED)}, not {model!r}")
+    shared = [o for o in overrides if o.split(".", 1)[0] in ("train", "data", "eval")]
+    return make_config(model, dataset, profile, seed, overrides), make_config(EXPLORED[model], dataset, profile,
+                                                                               seed, shared)
+
+
+def explorer_views(models=tuple(EXPLORED), dataset: str = "beauty", profile: str = "cpu", seed: int = 0,
+                   overrides=(), train_missing: bool = False, n_users: int = 60, log=print
+                   ) -> tuple[dict[str, tuple[dict, list[dict]]], list[RunConfig]]:
+    """The stored explorer views (:func:`drlib.explorer.store_views`) of each model in ``models``:
+    ``({label: (record, views)}, missing configs)``. With ``train_missing`` a missing one is made: the two runs
+    trained if needed, their weights exported (:func:`drlib.weights.export_weights`), the views stored."""
+    out, missing = {}, []
+    for m in models:
+        cfg, base = explorer_configs(m, dataset, profile, seed, overrides)
+        path = views_path(cfg.run_id)
+        if not path.exists() and train_missing:
+            found, _ = collect([cfg, base], train_missing=True, log=log)
+            for rec in found:
+                if not weights_paths(rec["run_id"])[1].exists():
+                    export_weights(rec["run_id"])
+            store_views(cfg.run_id, base.run_id, n_users=n_users)
+        if path.exists():
+            rec = read_record(path)
+            out[rec["label"]] = (rec, views_from_record(rec))
+        else:
+            missing.append(cfg)
+    return out, missing

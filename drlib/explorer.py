@@ -292,8 +292,10 @@ def view_html(view: dict, max_history: int = 20) -> str:
             f"history, oldest first: {more}{_html.escape(shown)}<br>"
             f"target item: <b>{view['target']}</b>; rank after diffusion: <b>{int(view['ranks'][-1]) + 1}</b>; "
             f"ranks under the G = {view['group_size']} policy samples: "
-            f"{', '.join(str(int(r) + 1) for r in s['sample_ranks'])}</p>"
-            + view_table(view).to_html())
+            f"{', '.join(str(int(r) + 1) for r in s['sample_ranks'])}"
+            + (f"<br>the stand-alone {_html.escape(str(view['backbone']['label']))} ranks the target at "
+               f"<b>{int(view['backbone']['rank']) + 1}</b>" if "backbone" in view else "")
+            + "</p>" + view_table(view).to_html())
 
 
 def plot_view(view: dict, fig=None):

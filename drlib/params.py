@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from .config import PROFILES
 from .data import dataset_names, register_dataset
 from .diffureason.ablations import ABLATIONS
+from .experiments import EXPLORED
 from .registry import MODELS
 
 class DatasetNames(Sequence):
@@ -49,9 +50,10 @@ class DatasetNames(Sequence):
 
 DATASETS = DatasetNames()
 MODEL_NAMES = tuple(MODELS)
+EXPLORED_MODELS = tuple(EXPLORED)            # the DiffuReason models the explorer shows
 ABLATION_ROWS = tuple(ABLATIONS)
-__all__ = ["ABLATION_ROWS", "DATASETS", "MODEL_NAMES", "PROFILES", "choice", "flag", "integer", "ints", "mapping",
-           "names", "overrides"]
+__all__ = ["ABLATION_ROWS", "DATASETS", "EXPLORED_MODELS", "MODEL_NAMES", "PROFILES", "choice", "flag", "integer",
+           "ints", "mapping", "names", "overrides"]
 
 
 def _items(value: Any, what: str) -> list:
