@@ -5,13 +5,12 @@ never used as results of ours). Our numbers always come from ``results/`` record
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from .diffureason.ablations import ABLATIONS
-from .results import load_records, records_frame, results_dir
+from .results import load_records, read_record, records_frame, results_dir
 
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 _PAPER_ROWS = {  # dataset -> label -> (R@5, R@10, N@5, N@10), paper Table 2
@@ -112,7 +111,7 @@ def benchmark_records(pattern: str = "recbole-sasrec-*.json", root=None) -> list
     """The stored side-by-side library benchmarks (``results/benchmarks/``, written by
     ``benchmarks/recbole_sasrec.py``), smoke runs left out, oldest first."""
     folder = Path(root or results_dir()) / "benchmarks"
-    recs = [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+    recs = [read_record(p) for p in sorted(folder.glob(pattern))]
     return [r for r in recs if not r.get("smoke")]
 
 
