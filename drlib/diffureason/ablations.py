@@ -37,7 +37,7 @@ READINGS: dict[str, dict[str, object]] = {
     "no start noise": {"init_noise": 0.0},
     # "local" exploration (Sec. 3.4): the samples' spread is a tenth of the learned sigma
     "local samples": {"sample_scale": 0.1},
-    # Sec. 4.1 and A.1 say "Hit Rate" as the reward where Eq. 9 says Hit@1: Hit@10, the rate the tables report
+    # Sec. 4.2 and A.1 say "Hit Rate" as the reward where Eq. 9 says Hit@1: Hit@10, the rate the tables report
     "reward: Hit@10": {"reward": "hit@10"},
 }
 

@@ -4,7 +4,7 @@
     python -m drlib investigate early-steps diffureason-s --steps 250 --set model.module.beta=0
     python -m drlib investigate early-steps diffureason-s --steps 250 --item-init-std 1.0   # re-initialised item table
 
-Used for the investigation "DiffuReason-S on Beauty: where it stands" in the reproduction notes: every --every
+Used for the investigation "DiffuReason-S on Beauty: where it stands" (book/notes/weak-backbones.md): every --every
 steps (and after the last) it prints the step, the seconds so far, the loss terms and the mean norms of ``h_L``
 (``H``), the last thinking token (``tau``), ``c``, ``mu``, ``sigma`` and the item embeddings (``E``) over 256
 training histories in eval mode (a model without the DiffuReason module: ``h`` and ``E``). Batches are

@@ -11,8 +11,8 @@
 
 Steps use the epoch-0 batches of the training loop (seed 0), so a step's length varies with its batch's history
 length; each step is printed with its input shape. Beauty and the cpu profile unless --dataset / --profile say
-otherwise. Nothing is stored: this is how the CPU costs quoted in the reproduction notes ("TIGER at Table 5's size
-does not fit the 2-core CPU", the cpu-profile SASRec step) were taken.
+otherwise. Nothing is stored: this is how the CPU costs quoted in the book's notes on speed (book/notes/speed.md: "TIGER at
+Table 5's size on the 2-core CPU: hours, not minutes", the cpu-profile SASRec step) were taken.
 """
 from __future__ import annotations
 

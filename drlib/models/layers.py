@@ -32,7 +32,7 @@ class Dropout(nn.Module):
     (``bernoulli_``) or ``torch.rand``; that was a quarter of a SASRec step on the 2-core machine. Filling an
     ``int64`` tensor a quarter of the size and reading it as four ``int16`` lanes per draw needs a quarter of the
     draws: the mask costs 3.1 ms instead of 7.6 ms (``torch.rand``) or 16.7 ms (``bernoulli_``) for a
-    ``[512, 20, 256]`` tensor on one thread (measured side by side; reproduction notes, "Speed").
+    ``[512, 20, 256]`` tensor on one thread (measured side by side; book/notes/speed.md, "Speed").
     """
 
     def __init__(self, p: float):

@@ -5,7 +5,8 @@ embeddings for the output softmax over the full catalogue (trained with cross-en
 
 Input token at position ``i``: ``E[s_i] * sqrt(d) + P[i]`` (``scale_emb``, the original model's scaling). Both
 tables start at std 0.02, so without the scale the position embeddings drown the item signal early in training;
-with it the item embedding dominates the input (measured in the reproduction notes: +15% test R@10 on Beauty).
+with it the item embedding dominates the input (Beauty, cpu profile, mean of 3 seeds: test R@10 0.0779 without,
+0.0919 with it, among the changes of the reproduction notes' "Strong backbones").
 """
 from __future__ import annotations
 
