@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 
 from .data import DATASETS, item_popularity, table1_stats
 from .diffureason.ablations import ABLATIONS, READINGS, describe
-from .paired import seed_interval
+from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
@@ -521,6 +521,41 @@ def improvement_table(records: list[dict], datasets) -> Table:
     """Each DiffuReason model against its backbone on the seeds both ran, beside the paper (the verdict's rows)."""
     data = verdict_table(records, ("ndcg@10", "recall@10"), [d for d in datasets if d in PAPER_DATASETS] or datasets)
     return Table(verdict_shown(data), data, "improvement", f"–: {NOT_MEASURED}.")
+
+
+# the comparisons the per-user table makes: each DiffuReason model against its backbone, the reasoning baselines and
+# HSTU against SASRec
+USER_PAIRS = PAIRS + (("SASRec", "ReaRec-ERL"), ("SASRec", "ReaRec-PRL"), ("SASRec", "LARES"), ("SASRec", "HSTU"))
+
+
+def user_paired_table(records: list[dict], datasets, metric: str = "ndcg@10", n_boot: int = 2000) -> Table:
+    """Per test user, paired: for each comparison of :data:`USER_PAIRS` with stored runs of both on common seeds,
+    the relative change in ``metric`` (mean over those seeds), its 95% interval over seeds (t) and over users
+    (paired bootstrap on the ranks each record stores, :func:`drlib.paired.paired_bootstrap`), and the p-value."""
+    rows = []
+    for d in datasets:
+        recs = [r for r in records if r["config"]["dataset"] == d]
+        for base, new in USER_PAIRS:
+            t = paired_table(recs, base, new, metrics=(metric,), n_boot=n_boot)
+            if len(t):
+                rows.append({"dataset": d, "against": base, "model": new, **t.iloc[0].to_dict()})
+    data = pd.DataFrame(rows)
+    if data.empty:
+        shown = pd.DataFrame({"comparison": [f"{n} vs {b}" for b, n in USER_PAIRS], "seeds": "–", SHORT[metric]: "–",
+                              "users 95%": "–", "p": "–"})
+        return Table(shown, shown, f"paired_users_{metric}", f"–: {NOT_MEASURED}.")
+    has = "user p" in data
+    shown = pd.DataFrame({
+        "data": data.dataset.map(_name), "comparison": data.model + " vs " + data.against, "seeds": data["seed list"],
+        SHORT[metric]: data["relative %"].map(_pct),
+        "users 95%": [f"{lo:+.4f} to {hi:+.4f}" if has and not math.isnan(lo) else "–"
+                      for lo, hi in zip(data.get("user ci_low", np.nan * data.seeds),
+                                        data.get("user ci_high", np.nan * data.seeds))],
+        "p": [("< 0.001" if p < 0.001 else f"{p:.3f}") if has and not math.isnan(p) else "–"
+              for p in data.get("user p", np.nan * data.seeds)]})
+    return Table(shown, data, f"paired_users_{metric}",
+                 f"Relative change of the mean test {SHORT[metric]} over the common seeds; users 95%: the paired "
+                 f"bootstrap interval of the per-user difference ({n_boot} resamples, seeds averaged per user).")
 
 
 def training_curves(records: list[dict], datasets) -> Plot:

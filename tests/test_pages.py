@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from drlib import pages
+from drlib.paired import encode_ranks, per_user
 from drlib.report import PAPER_TABLE2
 
 
@@ -142,3 +143,23 @@ def test_every_finding_number_comes_from_the_records():
     a = pages.main_results([_record("SASRec", "sasrec", "beauty", 0, 0.0400)], ["beauty"], ["sasrec"]).finding.text
     b = pages.main_results([_record("SASRec", "sasrec", "beauty", 0, 0.0600)], ["beauty"], ["sasrec"]).finding.text
     assert "0.0400" in a and "0.0600" in b and a.replace("0.0400", "X") != b.replace("0.0600", "X")
+
+
+def test_the_per_user_table_pairs_users_where_records_store_ranks():
+    rng = np.random.default_rng(0)
+    base = [rng.integers(0, 300, 2000) for _ in range(2)]
+    recs = []
+    for s in range(2):
+        for label, model, ranks in (("SASRec", "sasrec", base[s]), ("LARES", "lares", np.maximum(base[s] - 20, 0))):
+            r = _record(label, model, "beauty", s, float(per_user(ranks, "ndcg@10").mean()))
+            r["ranks"] = {"test": encode_ranks(ranks)}
+            recs.append(r)
+    t = pages.user_paired_table(recs, ["beauty"], n_boot=200)
+    row = t.shown.set_index("comparison").loc["LARES vs SASRec"]
+    assert row.seeds == "0,1" and row.p == "0.005"                  # 1 / n_boot: no resample crossed 0
+    lo, hi = (float(x) for x in row["users 95%"].split(" to "))
+    assert 0 < lo < hi
+    for r in recs:                                           # without stored ranks: the seed interval only
+        del r["ranks"]
+    assert pages.user_paired_table(recs, ["beauty"], n_boot=200).shown.set_index("comparison").loc[
+        "LARES vs SASRec", "users 95%"] == "–"
