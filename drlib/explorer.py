@@ -174,8 +174,9 @@ def user_view(model, split: EvalSplit, row: int, k: int = 10, mask_history: bool
 
 # ---------------------------------------------------------------------------------------------- stored views
 EXPERIMENT = "explorer"
-_ARRAYS = ("ranks", "top_items", "top_scores", "similarity", "mu", "sigma", "history")
-_SAMPLE_ARRAYS = ("z", "sample_ranks", "sample_cos", "anchor_xy", "samples_xy", "target_xy", "explained")
+_ARRAYS = ("ranks", "top_items", "top_scores", "similarity", "history")
+_SAMPLE_ARRAYS = ("sample_ranks", "sample_cos", "anchor_xy", "samples_xy", "target_xy", "explained")
+_NOT_STORED = ("mu", "sigma", "z")
 
 
 @torch.no_grad()
@@ -207,6 +208,9 @@ def views_body(model, split: EvalSplit, rows, backbone=None, backbone_label: str
         v = user_view(model, split, int(row), k=k, seed=seed)
         if bb is not None:
             v["backbone"] = {"label": backbone_label, "rank": int(bb["rank"][i]), "top_items": bb["top_items"][i]}
+        for key in _NOT_STORED:                             # latents the page does not draw: [d] and [G, d]
+            v.pop(key, None)
+            v["samples"].pop(key, None)
         views.append(_to_json(v))
     return {"views": views, "k": k, "sample_seed": seed}
 
@@ -249,9 +253,11 @@ def _to_json(obj):
     if isinstance(obj, (list, tuple)):
         return [_to_json(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return _to_json(obj.tolist()) if obj.dtype.kind == "f" else obj.tolist()
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _to_json(obj.item())
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}")                          # 6 significant digits: what a page can show
     return obj
 
 
