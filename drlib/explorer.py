@@ -35,7 +35,7 @@ from .evaluate import mask_scores, target_ranks, trim_padding
 from .probes import stage_names
 from .results import read_record, results_dir, write_record
 from .runner import get_dataset
-from .weights import committed_model
+from .weights import model_of
 
 
 def _batch(split: EvalSplit, rows) -> tuple[np.ndarray, torch.Tensor]:
@@ -221,17 +221,18 @@ def views_path(run_id: str, root=None) -> Path:
 
 def store_views(run_id: str, backbone_run_id: str | None = None, n_users: int = 60, seed: int = 0,
                 results_root=None) -> dict:
-    """Compute and store the views of ``n_users`` test users (:func:`explorer_users`) of DiffuReason run ``run_id``
-    from its committed weights (:func:`drlib.weights.committed_model`), with its stand-alone backbone run
-    ``backbone_run_id`` beside it: ``results/explorer/<run-id>.json``, what the book's explorer reads."""
-    model, cfg = committed_model(run_id, results_root)
+    """Compute and store the views of ``n_users`` test users (:func:`explorer_users`) of DiffuReason run ``run_id``,
+    with its stand-alone backbone run ``backbone_run_id`` beside it: ``results/explorer/<run-id>.json``, what the
+    book's explorer reads. Each model comes from :func:`drlib.weights.model_of` (the run's full-precision kept
+    weights when present, so the stored ranks are the run's own; else its committed weights)."""
+    model, cfg, source = model_of(run_id, results_root)
     split = get_dataset(cfg).test
-    backbone, label = None, None
+    backbone, label, bsource = None, None, None
     if backbone_run_id:
-        backbone, bcfg = committed_model(backbone_run_id, results_root)
+        backbone, bcfg, bsource = model_of(backbone_run_id, results_root)
         label = bcfg.label
     body = views_body(model, split, explorer_users(split, n_users, seed), backbone, label, seed=seed)
-    body.update(weights_run=run_id, backbone_run=backbone_run_id)
+    body.update(weights_run=run_id, backbone_run=backbone_run_id, weights_source=source, backbone_source=bsource)
     return write_record(views_path(run_id, results_root), body, cfg=cfg, experiment=EXPERIMENT,
                         command=f"python -m drlib explorer {run_id}"
                                 + (f" --backbone {backbone_run_id}" if backbone_run_id else "")

@@ -25,8 +25,11 @@ def test_weights_round_trip_and_refuse_an_altered_file(tmp_results):
     model, cfg2 = committed_model(rec["run_id"])
     assert cfg2.config_hash == cfg.config_hash
     kept = load_trained_model(cfg)
+    for (k, a), b in zip(model.state_dict().items(), kept.state_dict().values()):   # float16 on disk, float32 back
+        assert a.dtype == b.dtype and torch.equal(a, b.half().to(b.dtype) if b.is_floating_point() else b), k
     x = torch.from_numpy(get_dataset(cfg).test.inputs[:32])
-    assert torch.equal(model.full_scores(x), kept.full_scores(x))
+    torch.testing.assert_close(model.full_scores(x), kept.full_scores(x), rtol=1e-2, atol=1e-2)
+    assert meta["weights"]["dtype"] == "float16"
     data = bytearray(path.read_bytes())
     data[-1] ^= 1
     path.write_bytes(bytes(data))
@@ -47,8 +50,8 @@ def test_stored_views_agree_with_the_runs_own_test_ranks(tmp_results):
         assert v["ranks"][-1] == ranks_ours[v["row"]]               # the diffusion stage is what the run scored
         assert v["backbone"]["rank"] == ranks_base[v["row"]]        # the stand-alone SASRec on the same user
         assert v["backbone"]["label"] == "SASRec"
-    model, _ = committed_model(ours["run_id"])
-    live = user_view(model, get_dataset(cfg).test, views[0]["row"], seed=1)
+    assert rec["weights_source"] == rec["backbone_source"] == "kept"   # full precision: the run's own ranks
+    live = user_view(load_trained_model(cfg), get_dataset(cfg).test, views[0]["row"], seed=1)
     assert np.array_equal(live["top_items"], views[0]["top_items"])
     np.testing.assert_allclose(live["samples"]["samples_xy"], views[0]["samples"]["samples_xy"], rtol=1e-5, atol=1e-6)
 
@@ -63,3 +66,12 @@ def test_the_weights_and_explorer_commands(tmp_results, capsys):
     assert rec["command"] == f"python -m drlib explorer {ours['run_id']} --backbone {base['run_id']} --users 5 --seed 0"
     with pytest.raises(SystemExit):
         main(["weights"])                                   # a run id is required
+
+
+def test_without_kept_weights_the_views_come_from_the_committed_ones(tmp_results, tmp_path):
+    _, ours = _train("diffureason-s")
+    export_weights(ours["run_id"])
+    for p in (tmp_path / "runs").rglob("model.pt"):                   # a fresh clone: no runs/
+        p.unlink()
+    rec = store_views(ours["run_id"], n_users=3)
+    assert rec["weights_source"] == "committed" and len(rec["views"]) == 3
