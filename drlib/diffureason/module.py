@@ -272,8 +272,8 @@ class DiffuReason(Recommender):
     def compute_loss(self, inputs, targets):
         """``L = L_rec + alpha L_diff + beta L_align (+ kl_weight KL) (+ backbone_weight L_bb)`` (Eq. 12), logs.
 
-        ``align_scope="refinement"``: L_align enters as a zero-valued surrogate whose gradient is L_align's on
-        :meth:`refinement_parameters` alone (:func:`restricted_gradient`); the logged loss is unchanged."""
+        ``align_scope="refinement"``: L_align enters through :func:`restricted_gradient` (its value, with its
+        gradient on :meth:`refinement_parameters` alone)."""
         terms, weights, logs, _ = self.loss_terms(inputs, targets)
         loss = terms["rec"] + weights["diff"] * terms["diff"]
         for k in ("align", "kl", "backbone"):
@@ -281,17 +281,16 @@ class DiffuReason(Recommender):
                 term = terms[k]
                 if k == "align" and self.cfg.align_scope == "refinement":
                     term = restricted_gradient(term, self.refinement_parameters())
-                    logs["loss_offset"] = terms[k].item()              # the surrogate's value is 0
                 loss = loss + weights[k] * term
-        logs["loss"] = loss.item() + weights.get("align", 0.0) * logs.pop("loss_offset", 0.0)
+        logs["loss"] = loss.item()
         return loss, logs
 
 
 def restricted_gradient(loss: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
-    """A scalar equal to 0 whose gradient is ``d loss / d params`` on ``params`` and zero everywhere else: the
-    term's backward pass reaches only ``params`` (the graph of ``loss`` is kept for the other terms)."""
+    """A scalar equal to ``loss`` whose gradient is ``d loss / d params`` on ``params`` and zero everywhere else:
+    the term's backward pass reaches only ``params`` (the graph of ``loss`` is kept for the other terms)."""
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    out = loss.new_zeros(())
+    out = loss.detach().clone()
     for p, g in zip(params, grads):
         if g is not None:
             s = (p * g).sum()
