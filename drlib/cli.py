@@ -21,6 +21,7 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations
+from .readings import choose, grid, grid_records, missing, seed_jobs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
@@ -222,6 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
                    "else results/ of this checkout)")
 
+    g = sub.add_parser("readings", help="the validation grid over the paper's readings: what is stored, the reading "
+                                        "chosen per backbone (validation NDCG@10 only), and the jobs for its seeds",
+                       description="Prints the grid of DiffuReason's readings (seed 0, validation only), the best "
+                                   "reading per backbone and the readings not yet trained. With --jobs FILE writes "
+                                   "the job list (tools/cpu_queue.sh format) for the further seeds of the literal and "
+                                   "the chosen reading; refused while the grid of a backbone is incomplete.")
+    g.add_argument("--dataset", default="beauty", metavar="NAME")
+    g.add_argument("--jobs", default=None, metavar="FILE", help="write the seed jobs to FILE")
+    g.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds of the jobs (default: 1 2)")
+    g.add_argument("--allow-incomplete", action="store_true", help="write the jobs although the grid lacks readings")
+    g.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
+                   "else results/ of this checkout)")
+
     d = sub.add_parser("datasets", help="list the datasets with their Table 1 statistics (or those of --data-file)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=OWN_DATA)
     d.add_argument("--data-path", default=None)
@@ -307,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "ranks":
             return _ranks(args)
+        if args.cmd == "readings":
+            return _readings(args)
         if args.cmd == "investigate":
             return investigations.run(args, argv)
         if args.cmd == "notebooks":
@@ -373,6 +389,27 @@ def _ranks(args) -> int:
             missing += 1
         print(f"{p.name}: {'no kept weights under ' + str(runs_dir()) if rec is None else 'ranks stored'}")
     return 1 if missing else 0
+
+
+def _readings(args) -> int:
+    table = grid([r for r in grid_records(0) if r["config"]["dataset"] == args.dataset])
+    chosen = choose(table)
+    if len(table):
+        cols = ["backbone", "reading", "valid ndcg@10", "vs literal %", "best epoch", "epochs", "train min"]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        for _, c in chosen.iterrows():
+            print(f"chosen on validation NDCG@10, {c.backbone}: {c.reading} ({c['valid ndcg@10']:.4f})")
+    else:
+        print(f"no readings stored for {args.dataset} (train them: tools/jobs/readings.txt)")
+    gaps = missing(table, datasets=(args.dataset,))
+    for (d, b), v in gaps.items():
+        print(f"not yet trained, {b}: {', '.join(v)}")
+    if args.jobs:
+        lines = seed_jobs(chosen, table, seeds=args.seeds, allow_incomplete=args.allow_incomplete)
+        Path(args.jobs).write_text("# written by `python -m drlib readings --jobs`: the further seeds of the literal "
+                                   "and the chosen reading\n" + "\n".join(lines) + "\n")
+        print(f"{len(lines)} jobs -> {args.jobs}")
+    return 0
 
 
 def _runs(args) -> int:

@@ -35,6 +35,7 @@ from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
+from .readings import BEST, MODEL_OF, literal_label
 from .results import module_setting, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
@@ -1028,3 +1029,105 @@ def readings_settings_table() -> Table:
     data = pd.DataFrame({"reading": list(READINGS), "overrides": [describe(r) or "(the paper as written)"
                                                                   for r in READINGS]})
     return Table(data, data, "reading_settings")
+
+
+def _rel_ci(r) -> str:
+    """``-12.3% (-20.1 to -4.5)``: a :func:`drlib.paired.paired_table` row's relative difference, t interval over
+    seeds in % of the base mean (``(1 seed)`` without one)."""
+    if r["seeds"] < 2:
+        return f"{_pct(r['relative %'])} (1 seed)"
+    return f"{_pct(r['relative %'])} ({100 * r['ci_low'] / r['base']:+.1f} to {100 * r['ci_high'] / r['base']:+.1f})"
+
+
+def _p(p) -> str:
+    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataFrame, dataset: str = "beauty",
+                   gaps: dict | None = None, metric: str = "ndcg@10") -> Page:
+    """The test comparison after the grid: the backbone's seeds, the literal reading's and the chosen reading's
+    (``records``: :func:`drlib.readings.compared_records`; ``compared``: :func:`drlib.readings.comparison`;
+    ``gaps``: :func:`drlib.readings.missing`, said in the finding while the choice can still change)."""
+    m = SHORT[metric]
+    recs = [r for r in records if r["config"]["dataset"] == dataset]
+    ch = chosen[chosen.dataset == dataset] if len(chosen) else chosen
+    paper = "; ".join(f"{literal_label(MODEL_OF[b])} {_pct(100 * (paper_value(dataset, literal_label(MODEL_OF[b]), metric) / paper_value(dataset, b, metric) - 1))} over {b}"
+                      for b in (ch.backbone if len(ch) else MODEL_OF))
+    text = f"**Paper** ({_name(dataset)}, Table 2, test {m}): {paper}. "
+    c = compared[(compared.metric == metric) & (compared.dataset == dataset)] if len(compared) else compared
+    if not len(c):
+        text += (f"**Ours:** {NOT_MEASURED}: the grid chooses the reading on validation first "
+                 "(`python -m drlib readings` says what is missing).")
+        fig = placeholder_figure(f"test {m} per seed", ylabel=f"test {m}")
+        shown = pd.DataFrame({"model": [], "reading": [], "seed": [], m: []})
+        return Page(Markdown(text), fig, Table(shown, shown, f"readings_seeds_{dataset}"))
+    parts = []
+    for _, r in c[c.against.isin(list(MODEL_OF))].iterrows():
+        which = "literal" if not r.model.endswith(BEST) else f"best reading, *{r.reading}*"
+        seeds = r["seed list"]
+        parts.append(f"{r.model.removesuffix(BEST)} ({which}) {_rel_ci(r)} over {r.against} on seed"
+                     f"{'s' if ',' in seeds else ''} {seeds} (per test user p {_p(r.get('user p'))})")
+    lit_best = [b for b in ch.backbone if (ch.reading[ch.backbone == b] == "literal").all()]
+    if lit_best:
+        parts.append(f"on {_and(lit_best)} the best reading on validation is the literal one")
+    text += (f"**Ours** (test {m}, mean paired difference over the seeds both ran, 95% interval over seeds; the "
+             f"reading chosen on validation only): {'; '.join(parts)}.")
+    open_ = [f"{b} lacks {len(v)} of its readings" for (d, b), v in (gaps or {}).items() if d == dataset]
+    if open_:
+        text += f" The grid is not complete ({_and(open_)}): the best reading can still change."
+    return Page(Markdown(text), readings_seeds_figure(recs, metric), readings_seeds_table(recs, dataset))
+
+
+def readings_seeds_figure(records: list[dict], metric: str = "ndcg@10") -> Figure:
+    """Per backbone: every seed's test ``metric`` (dots) and their mean (bar) for the backbone, the literal and the
+    chosen reading."""
+    df = records_frame(records)
+    backbones = [b for b in MODEL_OF if b in set(df.label)]
+    fig, axes = _figure(4.2 * max(len(backbones), 1), 3.0, max(len(backbones), 1), sharey=True)
+    for ax, b in zip(axes, backbones):
+        labels = [b, literal_label(MODEL_OF[b]), literal_label(MODEL_OF[b]) + BEST]
+        for i, lab in enumerate(labels):
+            v = df[df.label == lab][metric].to_numpy()
+            if len(v):
+                ax.bar(i, v.mean(), 0.6, color=_GREY if i == 0 else _OURS, alpha=0.5 if i == 0 else 0.35 + 0.3 * i)
+                ax.plot(np.full(len(v), i), v, "o", color="k", ms=4)
+        ax.set(xticks=range(3), xticklabels=[b, "literal", "best"], title=f"DiffuReason on {b}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(f"test {SHORT[metric]} (dots: seeds)")
+    return fig
+
+
+def readings_seeds_table(records: list[dict], dataset: str) -> Table:
+    """One row per run: model (the chosen reading as ``... (best)``), reading, seed, test R@5/10 and N@5/10, best
+    and last epoch, training minutes."""
+    rows = []
+    for r in sorted(records, key=lambda r: (r["label"], r["config"]["seed"])):
+        t, tm = r["metrics"]["test"], r["timing"]
+        rows.append({"model": r["label"], "seed": r["config"]["seed"], **{SHORT[k]: t[k] for k in METRICS},
+                     "best epoch": tm["best_epoch"], "epochs": tm["epochs"], "train min": tm["train_seconds"] / 60,
+                     "run_id": r["run_id"]})
+    data = pd.DataFrame(rows)
+    shown = data[["model", "seed"]].assign(
+        **{k: data[k].map(_num) for k in SHORT.values()},
+        **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
+           "train min": data["train min"].map(lambda v: f"{v:.0f}")})
+    return Table(shown, data, f"readings_seeds_{dataset}", "Test metrics; results/main/ (backbones, literal) and "
+                 "results/readings/ (the chosen reading).")
+
+
+def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty") -> Table:
+    """:func:`drlib.readings.comparison` as the page shows it: per comparison and metric the relative difference with
+    its 95% interval over seeds, the per-user bootstrap interval of the difference and its p-value."""
+    c = compared[compared.dataset == dataset] if len(compared) else compared
+    if not len(c):
+        shown = pd.DataFrame({"comparison": [], "metric": [], "relative (seeds 95%)": [], "users 95%": [], "p": []})
+        return Table(shown, shown, f"readings_paired_{dataset}")
+    has = "user p" in c
+    shown = pd.DataFrame({
+        "comparison": c.model + " vs " + c.against, "metric": c.metric.map(SHORT),
+        "relative (seeds 95%)": [_rel_ci(r) for _, r in c.iterrows()],
+        "users 95%": [f"{r['user ci_low']:+.4f} to {r['user ci_high']:+.4f}" if has and not math.isnan(r["user p"])
+                      else "–" for _, r in c.iterrows()],
+        "p": [_p(r.get("user p")) for _, r in c.iterrows()]})
+    return Table(shown, c, f"readings_paired_{dataset}", "Seeds: t over the seeds' paired differences; users: paired "
+                 "bootstrap over test users (seeds averaged per user).")

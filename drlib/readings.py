@@ -4,16 +4,35 @@ choice of the best faithful reading per backbone on validation NDCG@10 only.
 The literal reading of each DiffuReason model is its plain config, stored with the main results
 (``results/main/``, seed 0 of its seeds); every other reading is stored under ``results/readings/``. Test metrics
 are not part of the grid: they are read only for the 3-seed comparison of the chosen reading.
+
+After the grid, the literal reading and the chosen one train two more seeds each (:func:`seed_jobs`), and
+:func:`compared_records` / :func:`comparison` set them beside the backbone's own three seeds: the chosen reading's
+runs are labelled ``DiffuReason-S (best)`` (``DiffuReason-H (best)``), the literal ones keep the model's label.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from .diffureason.ablations import READINGS, describe
+from .diffureason.ablations import READINGS, SASREC_ONLY, describe
+from .paired import paired_table
+from .registry import MODELS as REGISTRY
 from .results import load_records
 
 EXPERIMENT = "readings"
 MODELS = {"diffureason-s": "SASRec", "diffureason-h": "HSTU"}
+MODEL_OF = {b: m for m, b in MODELS.items()}
+BEST = " (best)"
+_JOB_PREFIX = {"diffureason-s": "s", "diffureason-h": "h"}
+
+
+def literal_label(model: str) -> str:
+    """``"DiffuReason-S"``: the label of the literal reading (the model's own label in the registry)."""
+    return REGISTRY[model].label
+
+
+def applicable(model: str) -> list[str]:
+    """The readings that apply to ``model`` (A.1's rollout appends an input token, which only SASRec reads)."""
+    return [r for r in READINGS if model == "diffureason-s" or r not in SASREC_ONLY]
 
 
 def grid_records(seed: int = 0, root=None) -> list[dict]:
@@ -57,3 +76,73 @@ def choose(table: pd.DataFrame, metric: str = "ndcg@10") -> pd.DataFrame:
     t = table.assign(_o=table.reading.map(order)).sort_values(
         ["dataset", "backbone", f"valid {metric}", "_o"], ascending=[True, True, False, True])
     return t.groupby(["dataset", "backbone"], as_index=False).head(1).drop(columns="_o").reset_index(drop=True)
+
+
+def missing(table: pd.DataFrame, models=tuple(MODELS), datasets=("beauty",)) -> dict[tuple[str, str], list[str]]:
+    """``{(dataset, backbone): readings without a stored run}`` for every DiffuReason model and dataset asked for
+    (empty lists left out): what the grid still lacks before a choice is final."""
+    out = {}
+    for d in datasets:
+        for m in models:
+            have = set(table.reading[(table.dataset == d) & (table.backbone == MODELS[m])]) if len(table) else set()
+            gap = [r for r in applicable(m) if r not in have]
+            if gap:
+                out[(d, MODELS[m])] = gap
+    return out
+
+
+def seed_jobs(chosen: pd.DataFrame, table: pd.DataFrame, seeds=(1, 2), allow_incomplete: bool = False) -> list[str]:
+    """Job lines (``tools/cpu_queue.sh`` format) for the further seeds of the literal and the chosen reading of every
+    backbone in ``chosen``. Refuses while the grid of that backbone lacks a reading, since the choice could still
+    change (``allow_incomplete`` overrides). A chosen literal reading gets its seeds once."""
+    gaps = missing(table, [MODEL_OF[b] for b in chosen.backbone], sorted(set(chosen.dataset)))
+    if gaps and not allow_incomplete:
+        said = "; ".join(f"{b} on {d}: {', '.join(v)}" for (d, b), v in gaps.items())
+        raise ValueError(f"the grid is not complete ({said}); the choice could still change. Train the missing "
+                         f"readings first (tools/jobs/readings.txt), or pass allow_incomplete=True (--allow-incomplete)")
+    lines = []
+    for _, c in chosen.iterrows():
+        model = MODEL_OF[c.backbone]
+        p = _JOB_PREFIX[model]
+        data = "" if c.dataset == "beauty" else f" --dataset {c.dataset}"
+        for s in seeds:
+            lines.append(f"{p}-literal-{s}  --model {model} --seed {s}{data}")
+        if c.reading != "literal":
+            for s in seeds:
+                lines.append(f"{p}-best-{s}     --model {model} --seed {s}{data} --experiment {EXPERIMENT} "
+                             f"--ablation '{c.reading}'")
+    return lines
+
+
+def compared_records(chosen: pd.DataFrame, main: list[dict], readings: list[dict]) -> list[dict]:
+    """The runs of the three-seed comparison for every (dataset, backbone) of ``chosen``: the backbone's own runs
+    (label ``SASRec``), the literal reading's (``DiffuReason-S``) and the chosen reading's, relabelled
+    ``DiffuReason-S (best)``, every seed stored. When the literal reading is the best, there is no ``(best)`` row."""
+    out = []
+    for _, c in chosen.iterrows():
+        model, lit = MODEL_OF[c.backbone], literal_label(MODEL_OF[c.backbone])
+        here = lambda r: r["config"]["dataset"] == c.dataset and r["config"]["profile"] == "cpu"
+        out += [r for r in main if here(r) and r["label"] == c.backbone]
+        lit_runs = [r for r in main if here(r) and r["label"] == lit and r["config"]["model"] == model]
+        best_runs = [] if c.reading == "literal" else [
+            r for r in readings if here(r) and r["label"] == c.reading and r["config"]["model"] == model]
+        out += lit_runs + [dict(r, label=lit + BEST) for r in best_runs]
+    return out
+
+
+def comparison(records: list[dict], chosen: pd.DataFrame, metrics=("ndcg@10", "recall@10"),
+               n_boot: int = 2000) -> pd.DataFrame:
+    """Per (dataset, backbone) of ``chosen`` and metric: the literal and the chosen reading against the backbone,
+    and the chosen against the literal, each on the seeds both ran (:func:`drlib.paired.paired_table`: mean
+    paired difference, its t interval over seeds, and the per-user paired bootstrap). ``records``:
+    :func:`compared_records`."""
+    rows = []
+    for _, c in chosen.iterrows():
+        lit = literal_label(MODEL_OF[c.backbone])
+        recs = [r for r in records if r["config"]["dataset"] == c.dataset]
+        for base, new in ((c.backbone, lit), (c.backbone, lit + BEST), (lit, lit + BEST)):
+            t = paired_table(recs, base, new, metrics=metrics, n_boot=n_boot)
+            for _, r in t.iterrows():
+                rows.append({"backbone": c.backbone, "reading": c.reading, "against": base, "model": new,
+                             **r.to_dict()})
+    return pd.DataFrame(rows)

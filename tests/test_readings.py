@@ -13,7 +13,12 @@ from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
 from drlib import pages
 from drlib.diffureason.ablations import READINGS
-from drlib.readings import choose, grid, grid_records
+import numpy as np
+
+from drlib.evaluate import metrics_from_ranks
+from drlib.paired import encode_ranks
+from drlib.readings import (BEST, choose, compared_records, comparison, grid, grid_records, missing, seed_jobs)
+from drlib.results import load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
 
@@ -251,3 +256,87 @@ def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
     assert "*align: refinement only*" in text and "+50.0% over the literal reading" in text
     assert "2 of 8 readings stored" in text
     assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
+
+
+def test_the_grid_says_which_readings_each_backbone_still_lacks(tmp_path):
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    gaps = missing(grid(grid_records(0, root=tmp_path)))
+    assert "literal" not in gaps[("beauty", "SASRec")] and "A.1 rollout" in gaps[("beauty", "SASRec")]
+    assert len(gaps[("beauty", "SASRec")]) == len(READINGS) - 1
+    assert "A.1 rollout" not in gaps[("beauty", "HSTU")] and len(gaps[("beauty", "HSTU")]) == len(READINGS) - 1
+
+
+def _full_grid(tmp, best="backbone loss on h_L"):
+    for r in READINGS:
+        _fake(tmp, "diffureason-s", 0, r, 0.050 if r == best else 0.030 + 0.001 * len(r) / 100)
+    return grid(grid_records(0, root=tmp))
+
+
+def test_seed_jobs_wait_for_a_complete_grid_then_train_the_literal_and_the_chosen_reading(tmp_path):
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "local samples", 0.040)
+    t = grid(grid_records(0, root=tmp_path))
+    with pytest.raises(ValueError, match="not complete.*SASRec on beauty"):
+        seed_jobs(choose(t), t)
+    assert len(seed_jobs(choose(t), t, allow_incomplete=True)) == 4
+    t = _full_grid(tmp_path)
+    jobs = seed_jobs(choose(t), t, seeds=(1, 2))
+    assert [j.split()[0] for j in jobs] == ["s-literal-1", "s-literal-2", "s-best-1", "s-best-2"]
+    assert jobs[2].endswith("--seed 1 --experiment readings --ablation 'backbone loss on h_L'")
+    assert "--experiment" not in jobs[0]
+    lit = _full_grid(tmp_path / "lit", best="literal")
+    assert [j.split()[0] for j in seed_jobs(choose(lit), lit)] == ["s-literal-1", "s-literal-2"]
+
+
+def _ranked(tmp, model, seed, reading, shift):
+    """A stored run whose 400 test users rank their target at a seeded draw moved by ``shift`` (lower: better)."""
+    ranks = np.clip(np.random.default_rng(seed).integers(0, 60, 400) + shift, 0, None)
+    m = metrics_from_ranks(ranks)
+    experiment = "readings" if reading not in ("literal", None) else "main"
+    cfg = make_config(model, "beauty", "cpu", seed=seed, experiment=experiment,
+                      ablation=reading if experiment == "readings" else None)
+    body = {"metrics": {"valid": m, "test": m}, "ranks": {"test": encode_ranks(ranks)},
+            "timing": {"best_epoch": 3, "epochs": 7, "train_seconds": 600.0}}
+    write_record(tmp / experiment / f"{cfg.run_id}.json", body, command="test", cfg=cfg)
+
+
+def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with_the_backbone(tmp_path):
+    t = _full_grid(tmp_path)                                            # seed 0 of every reading
+    for s in (0, 1, 2):
+        _ranked(tmp_path, "sasrec", s, None, 0)
+        _ranked(tmp_path, "diffureason-s", s, "literal", 8)             # worse than the backbone
+        _ranked(tmp_path, "diffureason-s", s, "backbone loss on h_L", -3)   # better
+    _ranked(tmp_path, "diffureason-s", 1, "local samples", -20)         # not chosen: never compared
+    chosen = choose(t)
+    recs = compared_records(chosen, load_records("main", root=tmp_path), load_records("readings", root=tmp_path))
+    labels = sorted((r["label"], r["config"]["seed"]) for r in recs)
+    assert labels == sorted([(lab, s) for lab in ("SASRec", "DiffuReason-S", "DiffuReason-S" + BEST)
+                             for s in (0, 1, 2)])
+    c = comparison(recs, chosen, metrics=("ndcg@10",), n_boot=300).set_index(["against", "model"])
+    lit, best = c.loc[("SASRec", "DiffuReason-S")], c.loc[("SASRec", "DiffuReason-S" + BEST)]
+    assert lit["seeds"] == best["seeds"] == 3
+    assert lit["difference"] < 0 < best["difference"] and c.loc[("DiffuReason-S", "DiffuReason-S" + BEST)]["difference"] > 0
+    assert lit["user p"] < 0.01 and lit["user ci_high"] < 0
+    page = pages.readings_seeds(recs, chosen, comparison(recs, chosen, n_boot=300))
+    text = str(page.finding)
+    assert "best reading, *backbone loss on h_L*" in text and "on seeds 0,1,2" in text
+    assert f"{lit['relative %']:+.1f}%" in text
+    assert len(page.table.data) == 9 and page.figure.png()[:4] == b"\x89PNG"
+    shown = pages.readings_paired_table(comparison(recs, chosen, n_boot=300)).shown
+    assert len(shown) == 3 * 2 and set(shown.metric) == {"N@10", "R@10"}
+
+
+def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_still_change(tmp_path):
+    empty = pages.readings_seeds([], choose(grid([])), comparison([], choose(grid([]))))
+    assert "not yet measured" in str(empty.finding)
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    for s in (0, 1):
+        _ranked(tmp_path, "sasrec", s, None, 0)
+        _ranked(tmp_path, "diffureason-s", s, "literal", 5)
+    t = grid(grid_records(0, root=tmp_path))
+    recs = compared_records(choose(t), load_records("main", root=tmp_path), [])
+    page = pages.readings_seeds(recs, choose(t), comparison(recs, choose(t), n_boot=100), gaps=missing(t))
+    assert "The grid is not complete (SASRec lacks 7 of its readings" in str(page.finding)
+    assert {r["label"] for r in recs} == {"SASRec", "DiffuReason-S"}          # the literal reading is the best: no copy
+    assert "on SASRec the best reading on validation is the literal one" in str(page.finding)
+    assert "on seeds 0,1" in str(page.finding)
