@@ -980,9 +980,11 @@ def groups_figure(table: pd.DataFrame, b: str, m: str, metric: str) -> Figure:
 
 # ------------------------------------------------------------------------------------------------- 09 readings
 
-def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty") -> Page:
+def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
+             backbones: dict[str, float] | None = None) -> Page:
     """The validation grid over the readings of the paper (:func:`drlib.readings.grid`) and the reading chosen per
-    backbone (:func:`drlib.readings.choose`): validation NDCG@10 only, never test."""
+    backbone (:func:`drlib.readings.choose`): validation NDCG@10 only, never test. ``backbones``: the stand-alone
+    backbones' validation NDCG@10 on the same seed (``{"SASRec": 0.072}``), drawn as a line and said in the text."""
     text = ("**Paper:** one configuration (Sec. 3, Appendix A.1 and C, Table 5), with several places that admit more "
             f"than one reading ({len(READINGS) - 1} alternatives to the literal one, listed below). ")
     t = table[table.dataset == dataset] if len(table) else table
@@ -992,10 +994,12 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty")
             g = t[t.backbone == c.backbone]
             lit = "" if c.reading == "literal" or pd.isna(c["vs literal %"]) else \
                 f", {c['vs literal %']:+.1f}% over the literal reading"
+            own = (backbones or {}).get(c.backbone)
+            gap = "" if own is None else f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
             parts.append(f"on {c.backbone}, {len(g)} of {len(READINGS)} readings stored, the best is "
-                         f"*{c.reading}* (validation NDCG@10 {c['valid ndcg@10']:.4f}{lit})")
+                         f"*{c.reading}* (validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
         text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."
-        fig = readings_figure(t)
+        fig = readings_figure(t, backbones)
         shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
                               "vs literal": t["vs literal %"].map(_pct),
                               "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
@@ -1012,16 +1016,44 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty")
                                            "results/readings/. Test metrics are not used to choose."))
 
 
-def readings_figure(t: pd.DataFrame) -> Figure:
+def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None) -> Figure:
     parts = list(t.groupby("backbone", sort=False))
     fig, axes = _figure(5.2 * len(parts), 0.38 * max(len(g) for _, g in parts) + 1.3, len(parts))
     for ax, (bb, g) in zip(axes, parts):
         g = g.iloc[::-1]
         colors = [_GREY if r == "literal" else _OURS for r in g.reading]
         ax.barh(np.arange(len(g)), g["valid ndcg@10"], color=colors)
+        if (backbones or {}).get(bb) is not None:
+            ax.axvline(backbones[bb], color="k", ls="--", lw=1, label=f"{bb} alone")
+            ax.legend(fontsize=8, loc="lower right")
         ax.set(yticks=np.arange(len(g)), yticklabels=g.reading, xlabel="validation NDCG@10",
                title=f"DiffuReason on {bb} (grey: literal)")
     return fig
+
+
+def readings_curves(grid_runs: list[dict], backbone_runs: list[dict]) -> Plot:
+    """Validation NDCG@10 per epoch of every reading in the grid (``grid_runs``: :func:`drlib.readings.grid_records`)
+    beside the stand-alone backbone's run on the same seed (``backbone_runs``, dashed): how fast each one learns."""
+    by = {}
+    for r in grid_runs:
+        by.setdefault(r["config"]["model"], []).append(r)
+    if not by:
+        return Plot(placeholder_figure("validation NDCG@10 per epoch", "epoch", "validation NDCG@10"))
+    fig, axes = _figure(5.2 * len(by), 3.4, len(by), sharey=True)
+    for ax, (model, runs) in zip(axes, by.items()):
+        bb = BACKBONE_OF.get(model, model)
+        for r in (r for r in backbone_runs if r["label"] == bb):
+            h = pd.DataFrame(r["history"])
+            ax.plot(h["epoch"], h["ndcg@10"], "k--", lw=1.2, label=f"{bb} alone")
+        for r in sorted(runs, key=lambda r: r["label"] != "literal"):
+            h = pd.DataFrame(r["history"])
+            ax.plot(h["epoch"], h["ndcg@10"], lw=1.8 if r["label"] == "literal" else 1.0,
+                    color=_GREY if r["label"] == "literal" else None, label=r["label"])
+        ax.set(xlabel="epoch", title=f"DiffuReason on {bb}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("validation NDCG@10")
+    return Plot(fig)
 
 
 def readings_settings_table() -> Table:

@@ -44,6 +44,13 @@ def grid_records(seed: int = 0, root=None) -> list[dict]:
     return main + other
 
 
+def backbone_records(seed: int = 0, dataset: str = "beauty", root=None) -> list[dict]:
+    """The stand-alone backbones' runs (``SASRec``, ``HSTU``, ``cpu`` profile) of ``seed`` on ``dataset``: what the
+    grid's readings are set against."""
+    return [r for r in load_records("main", root=root, seed=seed)
+            if r["label"] in MODEL_OF and r["config"]["dataset"] == dataset and r["config"]["profile"] == "cpu"]
+
+
 def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
     """One row per (dataset, backbone, reading): the settings it changes, validation ``metric`` and R@10, the best
     and the last epoch, and training minutes; ``vs literal`` is the relative difference in % to the literal

@@ -17,7 +17,7 @@ import numpy as np
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
-from drlib.readings import (BEST, choose, compared_records, comparison, grid, grid_records, missing, seed_jobs)
+from drlib.readings import (BEST, backbone_records, choose, compared_records, comparison, grid, grid_records, missing, seed_jobs)
 from drlib.results import load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
@@ -256,6 +256,25 @@ def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
     assert "*align: refinement only*" in text and "+50.0% over the literal reading" in text
     assert "2 of 8 readings stored" in text
     assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
+    page = pages.readings(t, choose(t), backbones={"SASRec": 0.0600})
+    assert "SASRec alone 0.0600, -25.0%" in str(page.finding)
+
+
+def test_the_curves_set_every_reading_beside_its_backbone(tmp_path):
+    assert not pages.readings_curves([], []).figure.axes[0].get_lines()          # nothing stored: no curve
+    for reading, v in (("literal", 0.030), ("local samples", 0.040)):
+        _fake(tmp_path, "diffureason-s", 0, reading, v)
+    cfg = make_config("sasrec", "beauty", "cpu", seed=0)
+    write_record(tmp_path / "main" / f"{cfg.run_id}.json", {"metrics": {"valid": {"ndcg@10": 0.07}, "test": {}},
+                 "history": [{"epoch": e, "ndcg@10": 0.01 * e} for e in (1, 2, 3)]}, command="test", cfg=cfg)
+    runs = [dict(r, history=[{"epoch": 1, "ndcg@10": 0.01}, {"epoch": 2, "ndcg@10": 0.02}])
+            for r in grid_records(0, root=tmp_path)]
+    alone = backbone_records(0, root=tmp_path)
+    assert [r["label"] for r in alone] == ["SASRec"]
+    fig = pages.readings_curves(runs, alone).figure
+    (ax,) = fig.axes
+    assert [l.get_label() for l in ax.get_lines()] == ["SASRec alone", "literal", "local samples"]
+    assert list(ax.get_lines()[0].get_ydata()) == [0.01, 0.02, 0.03]
 
 
 def test_the_grid_says_which_readings_each_backbone_still_lacks(tmp_path):
