@@ -255,6 +255,9 @@ def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
     text = str(page.finding)
     assert "*align: refinement only*" in text and "+50.0% over the literal reading" in text
     assert "2 of 8 readings stored" in text
+    _fake(tmp_path, "diffureason-h", 0, "literal", 0.040)
+    t = grid(grid_records(0, root=tmp_path))
+    assert "on HSTU, 1 of 7 readings stored" in str(pages.readings(t, choose(t)).finding)   # no A.1 rollout on HSTU
     assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
     page = pages.readings(t, choose(t), backbones={"SASRec": 0.0600})
     assert "SASRec alone 0.0600, -25.0%" in str(page.finding)
