@@ -7,7 +7,7 @@ Profiles (see the book's reproduction notes for the reasons):
 * ``cpu``:   real data, reduced to fit a 2-core machine: width 64 (not 256), FFN 256, dropout 0.3, lr 3e-3,
              at most 40 epochs with early stopping (patience 4) on validation NDCG@10 (chosen on validation for
              the plateau: the reproduction notes' "Strong backbones"; results/profile-search/); the DiffuReason
-             models, which learn more slowly, at most 100 epochs with their backbone's patience.
+             models, which learn more slowly and noisily, at most 100 epochs with patience 10.
 * ``paper``: Table 5 exactly (300 epochs, batch 512, lr 1e-3 for SASRec), fp32, best validation epoch kept;
              meant for a GPU.
 """

@@ -1,5 +1,6 @@
 """The strong backbones: SASRec's sqrt(d) input scaling, its last-position shortcut, the cheap dropout mask, and
 HSTU's item-level head (shapes, no future leakage, scores against a brute-force computation)."""
+import dataclasses
 import math
 
 import pytest
@@ -12,6 +13,7 @@ from drlib.models.sid_base import random_codes
 from drlib.diffureason.adapters import HSTUItemReasoning, reasoning_backbone
 from drlib.models import NextItemModel, SASRec, SASRecConfig
 from drlib.models.layers import Dropout, keep_mask
+from drlib.registry import make_config
 
 N_ITEMS, MAX_LEN = 40, 8
 
@@ -158,3 +160,10 @@ def test_diffureason_h_on_the_item_head_scores_like_diffureason_s():
     z = torch.stack([sid.item_table()[y], -sid.item_table()[y]], 1)               # [B, 2, d]
     r = bb.latent_rewards(None, z * 50, y)                                         # the target's own direction
     assert r.shape == (6, 2)
+
+
+@pytest.mark.parametrize("model, backbone", [("diffureason-s", "sasrec"), ("diffureason-h", "hstu")])
+def test_diffureason_cpu_profile_trains_longer_and_more_patiently_than_its_backbone(model, backbone):
+    d, b = make_config(model, "beauty", "cpu").train, make_config(backbone, "beauty", "cpu").train
+    assert (d.epochs, d.patience) == (100, 10) and b.patience < d.patience and b.epochs < d.epochs
+    assert dataclasses.replace(d, epochs=b.epochs, patience=b.patience) == b      # nothing else differs
