@@ -225,11 +225,11 @@ def test_registry_configs():
         assert cfg.model.backbone.dataset == "beauty" and cfg.model.module == DiffuReasonSettings()
         base = make_config(plain, "beauty", "cpu")
         assert cfg.model.backbone == base.model                                    # the backbone's settings
-        assert cfg.train == dataclasses.replace(base.train, epochs=100)           # a 100-epoch cap, same patience
+        assert cfg.train == dataclasses.replace(base.train, epochs=100, patience=10)   # a 100-epoch cap, patience 10
     for profile, p in get_model_entry("hstu").profiles.items():       # every profile, the backbone's settings
         assert get_model_entry("diffureason-h").profiles[profile].model.backbone == p.model
         ours = get_model_entry("diffureason-h").profiles[profile].train
-        assert ours == (dataclasses.replace(p.train, epochs=100) if profile == "cpu" else p.train)
+        assert ours == (dataclasses.replace(p.train, epochs=100, patience=10) if profile == "cpu" else p.train)
 
 
 @pytest.mark.parametrize("name,label", [("diffureason-h", "DiffuReason-H"), ("diffureason-t", "DiffuReason-T")])
