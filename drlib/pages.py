@@ -164,6 +164,16 @@ def _pct(x, digits: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.{digits}f}%"
 
 
+def _p(p) -> str:
+    """A p-value as the tables show it (``< 0.001`` below that; ``–`` when missing)."""
+    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _users_ci(lo, hi) -> str:
+    """The per-user bootstrap interval of a difference, ``-0.0304 to -0.0258`` (``–`` when missing)."""
+    return "–" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else f"{lo:+.4f} to {hi:+.4f}"
+
+
 def _name(dataset: str) -> str:
     return DATASET_NAMES.get(dataset, dataset)
 
@@ -549,11 +559,9 @@ def user_paired_table(records: list[dict], datasets, metric: str = "ndcg@10", n_
     shown = pd.DataFrame({
         "data": data.dataset.map(_name), "comparison": data.model + " vs " + data.against, "seeds": data["seed list"],
         SHORT[metric]: data["relative %"].map(_pct),
-        "users 95%": [f"{lo:+.4f} to {hi:+.4f}" if has and not math.isnan(lo) else "–"
-                      for lo, hi in zip(data.get("user ci_low", np.nan * data.seeds),
-                                        data.get("user ci_high", np.nan * data.seeds))],
-        "p": [("< 0.001" if p < 0.001 else f"{p:.3f}") if has and not math.isnan(p) else "–"
-              for p in data.get("user p", np.nan * data.seeds)]})
+        "users 95%": [_users_ci(lo, hi) for lo, hi in zip(data.get("user ci_low", np.nan * data.seeds),
+                                                          data.get("user ci_high", np.nan * data.seeds))],
+        "p": [_p(p) for p in data.get("user p", np.nan * data.seeds)]})
     return Table(shown, data, f"paired_users_{metric}",
                  f"Relative change of the mean test {SHORT[metric]} over the common seeds; users 95%: the paired "
                  f"bootstrap interval of the per-user difference ({n_boot} resamples, seeds averaged per user).")
@@ -995,7 +1003,8 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
             lit = "" if c.reading == "literal" or pd.isna(c["vs literal %"]) else \
                 f", {c['vs literal %']:+.1f}% over the literal reading"
             own = (backbones or {}).get(c.backbone)
-            gap = "" if own is None else f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
+            gap = "" if own is None else \
+                f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
             n = len(applicable(MODEL_OF[c.backbone]))
             parts.append(f"on {c.backbone}, {len(g)} of {n} readings stored, the best is *{c.reading}* "
                          f"(validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
@@ -1072,10 +1081,6 @@ def _rel_ci(r) -> str:
     return f"{_pct(r['relative %'])} ({100 * r['ci_low'] / r['base']:+.1f} to {100 * r['ci_high'] / r['base']:+.1f})"
 
 
-def _p(p) -> str:
-    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataFrame, dataset: str = "beauty",
                    gaps: dict | None = None, metric: str = "ndcg@10") -> Page:
     """The test comparison after the grid: the backbone's seeds, the literal reading's and the chosen reading's
@@ -1084,7 +1089,8 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
     m = SHORT[metric]
     recs = [r for r in records if r["config"]["dataset"] == dataset]
     ch = chosen[chosen.dataset == dataset] if len(chosen) else chosen
-    paper = "; ".join(f"{literal_label(MODEL_OF[b])} {_pct(100 * (paper_value(dataset, literal_label(MODEL_OF[b]), metric) / paper_value(dataset, b, metric) - 1))} over {b}"
+    gain = lambda b: 100 * (paper_value(dataset, literal_label(MODEL_OF[b]), metric) / paper_value(dataset, b, metric) - 1)
+    paper = "; ".join(f"{literal_label(MODEL_OF[b])} {_pct(gain(b))} over {b}"
                       for b in (ch.backbone if len(ch) else MODEL_OF))
     text = f"**Paper** ({_name(dataset)}, Table 2, test {m}): {paper}. "
     c = compared[(compared.metric == metric) & (compared.dataset == dataset)] if len(compared) else compared
@@ -1155,12 +1161,10 @@ def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty") -> Ta
     if not len(c):
         shown = pd.DataFrame({"comparison": [], "metric": [], "relative (seeds 95%)": [], "users 95%": [], "p": []})
         return Table(shown, shown, f"readings_paired_{dataset}")
-    has = "user p" in c
     shown = pd.DataFrame({
         "comparison": c.model + " vs " + c.against, "metric": c.metric.map(SHORT),
         "relative (seeds 95%)": [_rel_ci(r) for _, r in c.iterrows()],
-        "users 95%": [f"{r['user ci_low']:+.4f} to {r['user ci_high']:+.4f}" if has and not math.isnan(r["user p"])
-                      else "–" for _, r in c.iterrows()],
+        "users 95%": [_users_ci(r.get("user ci_low"), r.get("user ci_high")) for _, r in c.iterrows()],
         "p": [_p(r.get("user p")) for _, r in c.iterrows()]})
     return Table(shown, c, f"readings_paired_{dataset}", "Seeds: t over the seeds' paired differences; users: paired "
                  "bootstrap over test users (seeds averaged per user).")
