@@ -21,7 +21,7 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations
-from .readings import choose, grid, grid_records, missing, seed_jobs
+from .readings import choose, grid, grid_jobs, grid_records, missing, seed_jobs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .results import load_records, results_dir, runs_dir, unfinished_runs
 from .runner import collaborative_item_table, run
@@ -404,6 +404,8 @@ def _readings(args) -> int:
     gaps = missing(table, datasets=(args.dataset,))
     for (d, b), v in gaps.items():
         print(f"not yet trained, {b}: {', '.join(v)}")
+    if gaps:
+        print("their jobs (tools/cpu_queue.sh format):\n  " + "\n  ".join(grid_jobs(gaps)))
     if args.jobs:
         lines = seed_jobs(chosen, table, seeds=args.seeds, allow_incomplete=args.allow_incomplete)
         Path(args.jobs).write_text("# written by `python -m drlib readings --jobs`: the further seeds of the literal "

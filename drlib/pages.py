@@ -35,7 +35,7 @@ from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
-from .readings import BEST, MODEL_OF, applicable, literal_label
+from .readings import BEST, MODEL_OF, literal_label, planned
 from .results import module_setting, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
@@ -1005,7 +1005,7 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
             own = (backbones or {}).get(c.backbone)
             gap = "" if own is None else \
                 f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
-            n = len(applicable(MODEL_OF[c.backbone]))
+            n = len(planned(t, MODEL_OF[c.backbone], dataset))
             parts.append(f"on {c.backbone}, {len(g)} of {n} readings stored, the best is *{c.reading}* "
                          f"(validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
         text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."

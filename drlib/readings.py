@@ -11,9 +11,11 @@ runs are labelled ``DiffuReason-S (best)`` (``DiffuReason-H (best)``), the liter
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
-from .diffureason.ablations import READINGS, SASREC_ONLY, describe
+from .diffureason.ablations import READINGS, SASREC_ONLY, combine, describe, is_reading
 from .paired import paired_table
 from .registry import MODELS as REGISTRY
 from .results import load_records
@@ -40,7 +42,7 @@ def grid_records(seed: int = 0, root=None) -> list[dict]:
     readings' runs of ``seed``."""
     main = [dict(r, label="literal") for r in load_records("main", root=root, seed=seed)
             if r["config"]["model"] in MODELS and r["label"] in ("DiffuReason-S", "DiffuReason-H")]
-    other = [r for r in load_records(EXPERIMENT, root=root, seed=seed) if r["label"] in READINGS]
+    other = [r for r in load_records(EXPERIMENT, root=root, seed=seed) if is_reading(r["label"])]
     return main + other
 
 
@@ -80,22 +82,59 @@ def choose(table: pd.DataFrame, metric: str = "ndcg@10") -> pd.DataFrame:
     if table.empty:
         return table
     order = {k: i for i, k in enumerate(READINGS)}
-    t = table.assign(_o=table.reading.map(order)).sort_values(
+    t = table.assign(_o=table.reading.map(order).fillna(len(order))).sort_values(
         ["dataset", "backbone", f"valid {metric}", "_o"], ascending=[True, True, False, True])
     return t.groupby(["dataset", "backbone"], as_index=False).head(1).drop(columns="_o").reset_index(drop=True)
 
 
+def combination(table: pd.DataFrame, dataset: str, backbone: str, metric: str = "ndcg@10") -> str | None:
+    """The second stage of the grid: once every single reading of ``backbone`` on ``dataset`` is stored, the
+    readings that beat the literal one on validation ``metric``, applied together (:func:`combine`), when there are
+    two or more; else None. A greedy step chosen on validation only, like the rest of the grid."""
+    t = table[(table.dataset == dataset) & (table.backbone == backbone)] if len(table) else table
+    singles = applicable(MODEL_OF[backbone])
+    if len(t) == 0 or not set(singles) <= set(t.reading):
+        return None
+    lit = t.loc[t.reading == "literal", f"valid {metric}"].iloc[0]
+    better = [r for r in singles[1:] if t.loc[t.reading == r, f"valid {metric}"].iloc[0] > lit]
+    return combine(better) if len(better) >= 2 else None
+
+
+def planned(table: pd.DataFrame, model: str, dataset: str = "beauty") -> list[str]:
+    """Every reading the grid trains for ``model`` on ``dataset``: the single readings (:func:`applicable`), then
+    their :func:`combination` once the singles are stored and two or more of them beat the literal one."""
+    combo = combination(table, dataset, MODELS[model])
+    return applicable(model) + ([combo] if combo else [])
+
+
 def missing(table: pd.DataFrame, models=tuple(MODELS), datasets=("beauty",)) -> dict[tuple[str, str], list[str]]:
     """``{(dataset, backbone): readings without a stored run}`` for every DiffuReason model and dataset asked for
-    (empty lists left out): what the grid still lacks before a choice is final."""
+    (empty lists left out): what the grid still lacks before a choice is final, the :func:`combination` of the
+    improving readings included once the single readings are all stored."""
     out = {}
     for d in datasets:
         for m in models:
             have = set(table.reading[(table.dataset == d) & (table.backbone == MODELS[m])]) if len(table) else set()
-            gap = [r for r in applicable(m) if r not in have]
+            gap = [r for r in planned(table, m, d) if r not in have]
             if gap:
                 out[(d, MODELS[m])] = gap
     return out
+
+
+def grid_jobs(gaps: dict[tuple[str, str], list[str]], seed: int = 0) -> list[str]:
+    """Job lines (``tools/cpu_queue.sh`` format) that train the readings :func:`missing` lists."""
+    lines = []
+    for (d, b), labels in gaps.items():
+        model = MODEL_OF[b]
+        p, data = _JOB_PREFIX[model], "" if d == "beauty" else f" --dataset {d}"
+        for lab in labels:
+            if lab == "literal":
+                lines.append(f"{p}-literal  --model {model} --seed {seed}{data}")
+            else:
+                name = "combined" if lab not in READINGS else re.sub(r"[^a-z0-9]+", "-", lab.lower()).strip("-")
+                lines.append(f"{p}-{name}  --model {model} --seed {seed}{data} --experiment {EXPERIMENT} "
+                             f"--ablation '{lab}'")
+    return lines
 
 
 def seed_jobs(chosen: pd.DataFrame, table: pd.DataFrame, seeds=(1, 2), allow_incomplete: bool = False) -> list[str]:

@@ -12,12 +12,13 @@ from drlib.config import HASH_NEUTRAL, stored_config_hash
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
 from drlib import pages
-from drlib.diffureason.ablations import READINGS
+from drlib.diffureason.ablations import READINGS, combine, is_reading
 import numpy as np
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
-from drlib.readings import (BEST, backbone_records, choose, compared_records, comparison, grid, grid_records, missing, seed_jobs)
+from drlib.readings import (BEST, backbone_records, choose, combination, compared_records, comparison, grid, grid_jobs,
+                            grid_records, missing, planned, seed_jobs)
 from drlib.results import load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
@@ -289,9 +290,59 @@ def test_the_grid_says_which_readings_each_backbone_still_lacks(tmp_path):
 
 
 def _full_grid(tmp, best="backbone loss on h_L"):
-    for r in READINGS:
-        _fake(tmp, "diffureason-s", 0, r, 0.050 if r == best else 0.030 + 0.001 * len(r) / 100)
+    """Every single reading of DiffuReason-S, seed 0: ``best`` at 0.050, the literal one at 0.030 and the others
+    below it (so that no combination is due)."""
+    for i, r in enumerate(READINGS):
+        _fake(tmp, "diffureason-s", 0, r, 0.050 if r == best else 0.030 if r == "literal" else 0.030 - 0.001 * i)
     return grid(grid_records(0, root=tmp))
+
+
+def test_readings_combine_into_one_config_with_the_settings_of_each():
+    label = combine(["backbone loss on h_L", "align: refinement only"])
+    assert label == "align: refinement only + backbone loss on h_L"                        # READINGS order
+    assert is_reading(label) and not is_reading("w/o RL + align: refinement only")
+    cfg = make_config("diffureason-s", "beauty", "cpu", seed=0, experiment="readings", ablation=label)
+    model = build_model(cfg.model_name, cfg.model, 30, 6)
+    assert model.cfg.align_scope == "refinement" and model.cfg.backbone_weight == 1.0
+    assert cfg.variant == label
+    both = with_module(make_config("diffureason-s", "beauty", "cpu", seed=0, experiment="readings"),
+                       align_scope="refinement", backbone_weight=1.0)
+    assert cfg.model == both.model                                       # the same module as the two --set overrides
+    with pytest.raises(KeyError, match="'w/o RL' in .* is not a reading"):
+        make_config("diffureason-s", "beauty", "cpu", ablation="w/o RL + local samples")
+    with pytest.raises(KeyError, match="only readings other than 'literal'"):
+        combine(["literal", "local samples"])
+
+
+def test_the_readings_that_beat_the_literal_one_are_tried_together_before_the_choice(tmp_path):
+    for i, r in enumerate(READINGS):
+        if r != "reward: Hit@10":
+            _fake(tmp_path, "diffureason-s", 0, r, {"literal": 0.030, "local samples": 0.034,
+                                                    "no start noise": 0.036}.get(r, 0.020))
+    t = grid(grid_records(0, root=tmp_path))
+    assert combination(t, "beauty", "SASRec") is None                # the singles are not all stored yet
+    assert missing(t, ["diffureason-s"])[("beauty", "SASRec")] == ["reward: Hit@10"]
+    _fake(tmp_path, "diffureason-s", 0, "reward: Hit@10", 0.029)
+    t = grid(grid_records(0, root=tmp_path))
+    combo = "no start noise + local samples"
+    assert combination(t, "beauty", "SASRec") == combo
+    assert planned(t, "diffureason-s")[-1] == combo
+    gaps = missing(t, ["diffureason-s"])
+    assert gaps == {("beauty", "SASRec"): [combo]}
+    assert grid_jobs(gaps) == [f"s-combined  --model diffureason-s --seed 0 --experiment readings --ablation '{combo}'"]
+    with pytest.raises(ValueError, match="not complete"):
+        seed_jobs(choose(t), t)
+    _fake(tmp_path, "diffureason-s", 0, combo, 0.041)
+    t = grid(grid_records(0, root=tmp_path))
+    assert not missing(t, ["diffureason-s"]) and choose(t).reading.iloc[0] == combo
+    assert "init_noise=0.0" in t.settings.iloc[0] and "sample_scale=0.1" in t.settings.iloc[0]
+    assert seed_jobs(choose(t), t)[-1].endswith(f"--ablation '{combo}'")
+    assert "9 of 9 readings stored" in str(pages.readings(t, choose(t)).finding)
+
+
+def test_one_improving_reading_is_not_combined(tmp_path):
+    t = _full_grid(tmp_path)
+    assert combination(t, "beauty", "SASRec") is None and planned(t, "diffureason-s") == list(READINGS)
 
 
 def test_seed_jobs_wait_for_a_complete_grid_then_train_the_literal_and_the_chosen_reading(tmp_path):

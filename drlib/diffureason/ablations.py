@@ -46,11 +46,43 @@ SASREC_ONLY = ("A.1 rollout",)
 VARIANTS: dict[str, dict[str, object]] = {**ABLATIONS, **READINGS}
 
 
+# Readings combine: "align: refinement only + backbone loss on h_L" applies both (they change different settings).
+JOIN = " + "
+
+
+def combine(labels) -> str:
+    """The label of several readings applied together, in :data:`READINGS` order (``"A + B"``)."""
+    labels = list(dict.fromkeys(labels))
+    for r in labels:
+        if r not in READINGS or r == "literal":
+            raise KeyError(f"only readings other than 'literal' combine, not {r!r}; readings: "
+                           f"{', '.join(r for r in READINGS if r != 'literal')}")
+    return JOIN.join(r for r in READINGS if r in labels)
+
+
+def is_reading(label: str) -> bool:
+    """Whether ``label`` is a reading of :data:`READINGS` or a combination of them (:func:`combine`)."""
+    return label in READINGS or (JOIN in label and all(p in READINGS and p != "literal" for p in label.split(JOIN)))
+
+
 def ablation_settings(label: str) -> dict[str, object]:
-    """The module settings that turn the full model into Table 3's row or the reading ``label``."""
-    if label not in VARIANTS:
-        raise KeyError(f"unknown ablation or reading {label!r}; known: {', '.join(VARIANTS)}")
-    return VARIANTS[label]
+    """The module settings that turn the full model into Table 3's row or the reading ``label``; a combination of
+    readings (``"A + B"``, :func:`combine`) applies the settings of each, which must not overlap."""
+    if label in VARIANTS:
+        return VARIANTS[label]
+    if JOIN in label:
+        out: dict[str, object] = {}
+        for part in label.split(JOIN):
+            if part not in READINGS or part == "literal":
+                raise KeyError(f"{part!r} in {label!r} is not a reading to combine; readings: "
+                               f"{', '.join(r for r in READINGS if r != 'literal')}")
+            clash = set(out) & set(READINGS[part])
+            if clash:
+                raise ValueError(f"{label!r}: {part!r} sets {', '.join(sorted(clash))} again")
+            out.update(READINGS[part])
+        return out
+    raise KeyError(f"unknown ablation or reading {label!r}; known: {', '.join(VARIANTS)} "
+                   f"(or readings joined by {JOIN!r})")
 
 
 def describe(label: str) -> str:
