@@ -23,8 +23,9 @@ from .explorer import store_views
 from . import investigations
 from .readings import choose, grid, grid_jobs, grid_records, missing, seed_jobs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
-from .results import load_records, results_dir, runs_dir, unfinished_runs
-from .runner import collaborative_item_table, run
+from .probes import probe_run
+from .results import find_run_record, load_records, results_dir, runs_dir, unfinished_runs
+from .runner import collaborative_item_table, run, run_dir
 from .user_ranks import store_test_ranks
 from .weights import export_weights
 from .sid.build import build_sids
@@ -212,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
                    "else results/ of this checkout)")
 
+    pr = sub.add_parser("probe", help="the Sec. 4.6 probes of finished runs (target rank per stage, similarities, "
+                                      "groups) -> results/probes/<run-id>.json, from the weights kept in runs/")
+    pr.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="finished runs (their records and runs/ weights)")
+    pr.add_argument("--force", action="store_true", help="recompute a probe that is stored already")
+
     k = sub.add_parser("ranks", help="store every test user's target rank in run records that lack them, from "
                                      "the weights each run kept (for the per-user paired tests)",
                        description="For each run record of the experiment without stored ranks: rebuild the model "
@@ -319,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = store_views(args.run_id, args.backbone, n_users=args.users, seed=args.seed)
             print(f"{len(rec['views'])} views of {rec['label']} -> results/explorer/{args.run_id}.json")
             return 0
+        if args.cmd == "probe":
+            return _probe(args)
         if args.cmd == "ranks":
             return _ranks(args)
         if args.cmd == "readings":
@@ -389,6 +397,19 @@ def _ranks(args) -> int:
             missing += 1
         print(f"{p.name}: {'no kept weights under ' + str(runs_dir()) if rec is None else 'ranks stored'}")
     return 1 if missing else 0
+
+
+def _probe(args) -> int:
+    for run_id in args.run_ids:
+        _, rec = find_run_record(run_id)
+        cfg = R.config_from_record(rec)
+        out = probe_run(cfg, force=args.force)
+        if out is None:
+            raise SystemExit(f"{run_id}: no kept weights in {run_dir(cfg)} (model.pt): the probes need the "
+                             "trained model; rerun its training command on this machine")
+        ranks = ", ".join(f"{k} {v:.0f}" for k, v in out["median_rank"].items())
+        print(f"{run_id} ({out['label']}): median target rank {ranks} -> results/probes/{run_id}.json")
+    return 0
 
 
 def _readings(args) -> int:

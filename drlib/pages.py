@@ -1117,6 +1117,66 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
     return Page(Markdown(text), readings_seeds_figure(recs, metric), readings_seeds_table(recs, dataset))
 
 
+def readings_probes(probes: list[dict], lacking: list[str] | None = None, dataset: str = "beauty") -> Page:
+    """The Sec. 4.6 probes of the grid's outcome, per backbone: the target's median rank and test NDCG@10 at every
+    stage (thinking tokens, diffusion output) of the literal and the chosen reading, beside the stand-alone
+    backbone (``probes``: :func:`drlib.readings.stage_probes`, relabelled; ``lacking``: run ids without a probe)."""
+    text = f"**Paper** (Fig. 4): {PAPER_CLAIMS['trajectories']}. "
+    here = [p for p in probes if p["config"]["dataset"] == dataset]
+    rows = [{"model": p["label"], "stage": st, "median rank": p["median_rank"][st], **p["stage_metrics"][st]}
+            for p in here for st in p["stages"]]
+    data = pd.DataFrame(rows, columns=["model", "stage", "median rank", *METRICS])
+    parts = []
+    for b in MODEL_OF:
+        alone = data[(data.model == b)]
+        for lab in (literal_label(MODEL_OF[b]), literal_label(MODEL_OF[b]) + BEST):
+            d = data[data.model == lab]
+            if not len(d):
+                continue
+            first, last = d.iloc[0], d.iloc[-1]
+            vs = "" if not len(alone) else f" ({b} alone {alone['median rank'].iloc[-1]:.0f}, N@10 " \
+                                           f"{alone['ndcg@10'].iloc[-1]:.4f})"
+            parts.append(f"{lab}: median target rank {first['median rank']:.0f} at {first.stage} (N@10 "
+                         f"{first['ndcg@10']:.4f}), {last['median rank']:.0f} after the {last.stage} (N@10 "
+                         f"{last['ndcg@10']:.4f}){vs}")
+    if parts:
+        text += f"**Ours** ({_name(dataset)}, seed 0, test users): {'; '.join(parts)}."
+        fig = readings_probes_figure(data)
+    else:
+        text += f"**Ours:** {NOT_MEASURED}."
+        fig = placeholder_figure("median target rank per stage", "stage", "median target rank")
+    if lacking:
+        text += (" Not probed yet: " + ", ".join(f"`{r}`" for r in lacking) +
+                 " (`python -m drlib probe RUN_ID` on the machine that kept the run's weights).")
+    shown = pd.DataFrame({"model": data.model, "stage": data.stage, "median rank": data["median rank"].map(
+        lambda v: _num(v, 0)), "R@10": data["recall@10"].map(_num), "N@10": data["ndcg@10"].map(_num)})
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_probes_{dataset}",
+                                           "Seed 0, every test user; rank 1 is the top; results/probes/."))
+
+
+def readings_probes_figure(data: pd.DataFrame) -> Figure:
+    """Per backbone: the median target rank at each stage, the literal (grey) and the chosen reading; the
+    stand-alone backbone's rank as a dashed line."""
+    backbones = [b for b in MODEL_OF if data.model.isin([b, literal_label(MODEL_OF[b])]).any()]
+    fig, axes = _figure(4.6 * len(backbones), 3.2, len(backbones), sharey=True)
+    for ax, b in zip(axes, backbones):
+        lit = literal_label(MODEL_OF[b])
+        for lab, color in ((lit, _GREY), (lit + BEST, _OURS)):
+            d = data[data.model == lab]
+            if len(d):
+                ax.plot(d.stage, d["median rank"], "-o", color=color,
+                        label="literal" if lab == lit else "best reading")
+        alone = data[data.model == b]
+        if len(alone):
+            ax.axhline(alone["median rank"].iloc[-1], color="k", ls="--", lw=1, label=f"{b} alone")
+        ax.set(yscale="log", xlabel="stage", title=f"DiffuReason on {b}")
+        ax.invert_yaxis()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("median target rank (1 = top)")
+    return fig
+
+
 def readings_seeds_figure(records: list[dict], metric: str = "ndcg@10") -> Figure:
     """Per backbone: every seed's test ``metric`` (dots) and their mean (bar) for the backbone, the literal and the
     chosen reading."""

@@ -146,6 +146,5 @@ def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch
             "median_rank": {n: float(np.median(ranks[:, s])) for s, n in enumerate(names)},
             "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist()}
     rec = write_record(path, body, cfg=cfg, experiment=EXPERIMENT, device=device,
-                       command=f"drlib.probes.probe_run(make_config({cfg.model_name!r}, {cfg.data.dataset!r}, "
-                               f"{cfg.profile!r}, {cfg.seed}))")
+                       command=f"python -m drlib probe {cfg.run_id}")
     return rec

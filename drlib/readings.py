@@ -17,7 +17,8 @@ import pandas as pd
 
 from .diffureason.ablations import READINGS, SASREC_ONLY, combine, describe, is_reading
 from .paired import paired_table
-from .registry import MODELS as REGISTRY
+from .probes import stored_probe
+from .registry import MODELS as REGISTRY, make_config
 from .results import load_records
 
 EXPERIMENT = "readings"
@@ -25,6 +26,7 @@ MODELS = {"diffureason-s": "SASRec", "diffureason-h": "HSTU"}
 MODEL_OF = {b: m for m, b in MODELS.items()}
 BEST = " (best)"
 _JOB_PREFIX = {"diffureason-s": "s", "diffureason-h": "h"}
+_BACKBONE_MODEL = {"diffureason-s": "sasrec", "diffureason-h": "hstu"}
 
 
 def literal_label(model: str) -> str:
@@ -192,3 +194,32 @@ def comparison(records: list[dict], chosen: pd.DataFrame, metrics=("ndcg@10", "r
                 rows.append({"backbone": c.backbone, "reading": c.reading, "against": base, "model": new,
                              **r.to_dict()})
     return pd.DataFrame(rows)
+
+
+def probe_configs(chosen: pd.DataFrame, seed: int = 0) -> list[tuple[str, object]]:
+    """``[(label, config)]`` of the runs whose Sec. 4.6 probes are set side by side for every (dataset, backbone)
+    of ``chosen``: the stand-alone backbone, the literal reading and the chosen one (``DiffuReason-S (best)``;
+    absent when the literal reading is the best), on ``seed`` with the ``cpu`` profile."""
+    out = []
+    for _, c in chosen.iterrows():
+        model = MODEL_OF[c.backbone]
+        lit = literal_label(model)
+        out.append((c.backbone, make_config(_BACKBONE_MODEL[model], c.dataset, "cpu", seed=seed)))
+        out.append((lit, make_config(model, c.dataset, "cpu", seed=seed)))
+        if c.reading != "literal":
+            out.append((lit + BEST, make_config(model, c.dataset, "cpu", seed=seed, experiment=EXPERIMENT,
+                                                ablation=c.reading)))
+    return out
+
+
+def stage_probes(chosen: pd.DataFrame, seed: int = 0, results_root=None) -> tuple[list[dict], list[str]]:
+    """The stored probes of :func:`probe_configs` (each relabelled as there) and the run ids whose probe is not
+    stored (``python -m drlib probe RUN_ID`` makes it from the run's kept weights)."""
+    found, lacking = [], []
+    for label, cfg in probe_configs(chosen, seed):
+        p = stored_probe(cfg, results_root)
+        if p is None:
+            lacking.append(cfg.run_id)
+        else:
+            found.append(dict(p, label=label))
+    return found, lacking

@@ -174,11 +174,16 @@ def records_frame(records: list[dict], split: str = "test"):
     return pd.DataFrame(rows)
 
 
+# Folders of records about a run, named by its run id, that are not the run's record: tokenizations, the Sec. 4.6
+# probes, the explorer's views, the committed weights.
+ABOUT_RUNS = ("tokenizer", "probes", "explorer", "weights")
+
+
 def find_run_record(run_id: str, results_root=None) -> tuple[Path, dict]:
     """The record ``results/<experiment>/<run_id>.json`` of a finished run (``main`` searched first)."""
     root = Path(results_root or results_dir())
     hits = sorted(root.glob(f"*/{run_id}.json"), key=lambda p: (p.parent.name != "main", str(p)))
-    hits = [p for p in hits if p.parent.name != "tokenizer"]         # tokenizations are not runs
+    hits = [p for p in hits if p.parent.name not in ABOUT_RUNS]
     if not hits:
         raise FileNotFoundError(f"no record of run {run_id!r} under {root}/*/ (looked for {root}/main/{run_id}.json); "
                                 "train it first, e.g. `python -m drlib train --dataset beauty --model diffureason-s "

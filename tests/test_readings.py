@@ -18,8 +18,8 @@ import numpy as np
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, choose, combination, compared_records, comparison, grid, grid_jobs,
-                            grid_records, missing, planned, seed_jobs)
-from drlib.results import load_records
+                            grid_records, missing, planned, probe_configs, seed_jobs, stage_probes)
+from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
 
@@ -413,3 +413,44 @@ def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_sti
     assert {r["label"] for r in recs} == {"SASRec", "DiffuReason-S"}          # the literal reading is the best: no copy
     assert "on SASRec the best reading on validation is the literal one" in str(page.finding)
     assert "on seeds 0,1" in str(page.finding)
+
+
+def _probe(tmp, cfg, stages, medians, ndcg):
+    body = {"stages": stages, "median_rank": dict(zip(stages, medians)),
+            "stage_metrics": {s: {"recall@5": 2 * v, "ndcg@5": v, "recall@10": 3 * v, "ndcg@10": v}
+                              for s, v in zip(stages, ndcg)}}
+    write_record(tmp / "probes" / f"{cfg.run_id}.json", body, command="test", cfg=cfg, experiment="probes")
+
+
+def test_the_probes_of_the_literal_and_the_chosen_reading_are_set_beside_the_backbone(tmp_path):
+    t = _full_grid(tmp_path)                                             # chosen: backbone loss on h_L
+    cfgs = dict(probe_configs(choose(t)))
+    assert list(cfgs) == ["SASRec", "DiffuReason-S", "DiffuReason-S (best)"]
+    assert cfgs["DiffuReason-S (best)"].run_id == t.set_index("reading").run_id["backbone loss on h_L"]
+    steps = ["step 1", "step 2", "step 3", "diffusion"]
+    _probe(tmp_path, cfgs["SASRec"], ["final"], [1200], [0.055])
+    _probe(tmp_path, cfgs["DiffuReason-S"], steps, [3000, 6500, 6600, 1300], [0.005, 0.001, 0.001, 0.029])
+    found, lacking = stage_probes(choose(t), results_root=tmp_path)
+    assert [p["label"] for p in found] == ["SASRec", "DiffuReason-S"]
+    assert lacking == [cfgs["DiffuReason-S (best)"].run_id]
+    page = pages.readings_probes(found, lacking)
+    text = str(page.finding)
+    assert "DiffuReason-S: median target rank 3000 at step 1 (N@10 0.0050), 1300 after the diffusion" in text
+    assert "SASRec alone 1200" in text and f"`{lacking[0]}`" in text and "python -m drlib probe" in text
+    _probe(tmp_path, cfgs["DiffuReason-S (best)"], steps, [900, 950, 990, 800], [0.05, 0.05, 0.05, 0.06])
+    found, lacking = stage_probes(choose(t), results_root=tmp_path)
+    page = pages.readings_probes(found, lacking)
+    assert not lacking and "DiffuReason-S (best): median target rank 900 at step 1" in str(page.finding)
+    (ax,) = page.figure.figure.axes
+    assert [l.get_label() for l in ax.get_lines()] == ["literal", "best reading", "SASRec alone"]
+    assert list(ax.get_lines()[1].get_ydata()) == [900, 950, 990, 800]
+    assert len(page.table.shown) == 1 + 4 + 4
+    assert "not yet measured" in str(pages.readings_probes([], []).finding)
+
+
+def test_a_readings_run_is_found_by_its_id_past_its_probe_record(tmp_path):
+    t = _full_grid(tmp_path)
+    cfg = dict(probe_configs(choose(t)))["DiffuReason-S (best)"]
+    _probe(tmp_path, cfg, ["step 1", "diffusion"], [10, 5], [0.1, 0.2])       # results/probes/<same id>.json
+    path, rec = find_run_record(cfg.run_id, tmp_path)
+    assert path.parent.name == "readings" and rec["label"] == "backbone loss on h_L"
