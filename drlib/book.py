@@ -49,6 +49,7 @@ SMOKE_PARAMS = {
 # Extra pages: one notebook executed again with other parameters (page name -> (notebook, parameters)); in smoke
 # mode the notebook's smoke parameters apply first.
 VARIANTS = {
+    "04_efficiency_hstu": ("04_efficiency", {"model": "diffureason-h", "backbone": "hstu"}),
     "05_sensitivity_hstu": ("05_sensitivity", {"model": "diffureason-h", "seed": 1}),
     "06_trajectories_hstu": ("06_trajectories", {"model": "diffureason-h", "seeds": [0]}),
     "07_sparsity_groups_hstu": ("07_sparsity_groups", {"base": "hstu", "model": "diffureason-h", "seeds": [0]}),

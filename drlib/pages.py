@@ -36,7 +36,7 @@ from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
 from .readings import BEST, MODEL_OF, literal_label, planned
-from .results import module_setting, records_frame
+from .results import module_setting, record_file, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
 NOT_MEASURED_PLAIN = "not yet measured on the strong backbones\n(see results/archive/)"
@@ -87,6 +87,7 @@ class Table:
     data: pd.DataFrame
     name: str
     note: str = ""
+    wrap: tuple[str, ...] = ()    # columns of long unbroken text (paths, commands) that may wrap anywhere
 
     def csv(self) -> str:
         return self.data.to_csv(index=False)
@@ -96,6 +97,12 @@ class Table:
 
     def _repr_html_(self) -> str:
         body = self.shown.to_html(index=False, border=0, na_rep="–", classes="dataframe drlib-table")
+        if self.wrap:           # only those columns break inside a word, so the short ones keep their width
+            cls = f"drlib-wrap-{re.sub(r'[^A-Za-z0-9_-]', '-', self.name)}"
+            cols = [i + 1 for i, c in enumerate(self.shown.columns) if c in self.wrap]
+            rule = ", ".join(f".{cls} td:nth-child({i})" for i in cols)
+            body = f"<style>{rule} {{overflow-wrap: anywhere; min-width: 8em}}</style>" + \
+                body.replace('class="dataframe drlib-table"', f'class="dataframe drlib-table {cls}"', 1)
         note = f" {_inline_html(self.note)}" if self.note else ""
         return (f'<div class="drlib-table">{body}<p class="drlib-download"><a href="{self.href()}" '
                 f'download="{self.name}.csv">Download as CSV</a> ({len(self.data)} rows, every column, full '
@@ -185,6 +192,31 @@ def _and(items: list[str]) -> str:
 
 def _label(model: str) -> str:
     return MODELS[model].label if model in MODELS else model
+
+
+def sources(records: list[dict], name: str = "sources", root=None) -> Table | Markdown:
+    """Where this page's numbers come from: one row per stored record it read (duplicates once), with the record's
+    file, the command that made it, the commit and machine it ran on and when it finished; a sentence when the page
+    read none."""
+    seen, rows = set(), []
+    for r in records:
+        key = (r.get("experiment"), r.get("run_id"), r.get("command"), r.get("finished"))
+        if key in seen or r.get("run_id") is None:
+            continue
+        seen.add(key)
+        cfg, env = r.get("config") or {}, r.get("env") or {}
+        rows.append({"what": r.get("label", ""), "seed": cfg.get("seed"), "record": record_file(r, root),
+                     "command": r.get("command", ""), "finished": r.get("finished", ""),
+                     "commit": (env.get("git_commit") or "")[:10], "device": env.get("device_name") or env.get("device"),
+                     "run_id": r["run_id"], "config_hash": r.get("config_hash")})
+    if not rows:
+        return Markdown("This page read no stored record: nothing on it is measured yet.")
+    data = pd.DataFrame(rows, columns=["what", "seed", "record", "command", "finished", "commit", "device", "run_id",
+                                       "config_hash"])
+    shown = pd.DataFrame({"what": data.what, "seed": data.seed.map(lambda v: "" if pd.isna(v) else f"{v:.0f}"),
+                          "record": data.record, "command": data.command})
+    return Table(shown, data, name, "Every number on this page is computed from these records; each one stores "
+                                    "its config and environment beside its metrics.", wrap=("record", "command"))
 
 
 def paper_value(dataset: str, label: str, metric: str) -> float:
@@ -685,9 +717,10 @@ def _paper_cost(dataset: str) -> pd.DataFrame:
                     inference_x=p.inference_seconds / base.inference_seconds)
 
 
-def efficiency(table: pd.DataFrame, dataset: str) -> Page:
+def efficiency(table: pd.DataFrame, dataset: str, model: str = "diffureason-s", backbone: str = "sasrec") -> Page:
     """Table 6 / Fig. 2: the cost of DiffuReason as multiples of its backbone (``table``:
-    :func:`drlib.efficiency.relative_table`, empty when nothing is measured), ours beside the paper's."""
+    :func:`drlib.efficiency.relative_table`, empty when nothing is measured), ours beside the paper's. ``model`` and
+    ``backbone``: the registry names of the measured pair (the paper's pair is DiffuReason-H on HSTU)."""
     paper = _paper_cost(dataset if dataset in set(PAPER_TABLE6.dataset) else "beauty")
     ref = paper[(paper.reasoning_steps == 3) & (paper.group_size == 8)]
     text = ""
@@ -701,7 +734,8 @@ def efficiency(table: pd.DataFrame, dataset: str) -> Page:
         devices = sorted(set(table.device))
         if len(mine):
             m = mine.iloc[0]
-            text += (f" **Ours** (DiffuReason on {_name(m.dataset)}, {_and(devices)}): x{m.train_x:.2f} per training "
+            text += (f" **Ours** ({_label(model)} on {_label(backbone)}, {_name(m.dataset)}, {_and(devices)}): "
+                     f"x{m.train_x:.2f} per training "
                      f"batch and x{m.inference_x:.2f} for test inference at R = 3, G = 8; from x{ours.train_x.min():.2f} "
                      f"to x{ours.train_x.max():.2f} per batch over the settings measured.")
         else:

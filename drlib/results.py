@@ -174,6 +174,20 @@ def records_frame(records: list[dict], split: str = "test"):
     return pd.DataFrame(rows)
 
 
+def record_file(rec: dict, root: str | Path | None = None) -> str:
+    """Where the stored record ``rec`` lies, as ``results/<experiment>/<file>.json`` (relative to the results root's
+    parent; the folder alone when no file of its run id is found there)."""
+    root = Path(root or results_dir())
+    folder = root / rec.get("experiment", "")
+    hits = [folder / f"{rec['run_id']}.json"] if (folder / f"{rec['run_id']}.json").exists() else \
+        sorted(folder.glob(f"{rec['run_id']}*.json"))
+    if len(hits) > 1:           # several records of one run (e.g. timings over 10 and 30 batches): the same one
+        same = lambda r: (r.get("command"), r.get("finished")) == (rec.get("command"), rec.get("finished"))
+        hits = [h for h in hits if same(json.loads(h.read_text()))]
+    where = hits[0].name if len(hits) == 1 else ""
+    return f"{root.name}/{rec.get('experiment', '')}/{where}"
+
+
 # Folders of records about a run, named by its run id, that are not the run's record: tokenizations, the Sec. 4.6
 # probes, the explorer's views, the committed weights.
 ABOUT_RUNS = ("tokenizer", "probes", "explorer", "weights")

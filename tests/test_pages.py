@@ -163,3 +163,24 @@ def test_the_per_user_table_pairs_users_where_records_store_ranks():
         del r["ranks"]
     assert pages.user_paired_table(recs, ["beauty"], n_boot=200).shown.set_index("comparison").loc[
         "LARES vs SASRec", "users 95%"] == "–"
+
+
+def test_every_page_lists_the_records_it_read_with_their_files_and_commands(tmp_path):
+    from drlib.registry import make_config
+    from drlib.results import read_record, write_record
+    cfg = make_config("sasrec", "beauty", "cpu", seed=2)
+    run = write_record(tmp_path / "main" / f"{cfg.run_id}.json", {"metrics": {}}, command="python -m drlib train X",
+                       cfg=cfg)
+    timed = [write_record(tmp_path / "efficiency" / f"{cfg.run_id}-b{n}.json", {"timing": {"n": n}},
+                          command=f"bench {n}", cfg=cfg, experiment="efficiency") for n in (10, 30)]
+    timed = [read_record(tmp_path / "efficiency" / f"{cfg.run_id}-b{n}.json") for n in (10, 30)]  # one run, two
+    t = pages.sources([run, run, *timed, {"label": "a library benchmark"}], root=tmp_path)
+    assert list(t.data.record) == [f"{tmp_path.name}/main/{cfg.run_id}.json",
+                                   f"{tmp_path.name}/efficiency/{cfg.run_id}-b10.json",
+                                   f"{tmp_path.name}/efficiency/{cfg.run_id}-b30.json"]
+    assert list(t.shown.command) == ["python -m drlib train X", "bench 10", "bench 30"]
+    assert list(t.shown.seed) == ["2", "2", "2"] and set(t.data.config_hash) == {cfg.config_hash}
+    html = t._repr_html_()
+    assert "td:nth-child(3), .drlib-wrap-sources td:nth-child(4) {overflow-wrap: anywhere" in html
+    assert "nth-child(1)" not in html                                  # the short columns keep their width
+    assert "read no stored record" in str(pages.sources([{"label": "no run id"}]))
