@@ -102,7 +102,7 @@ class Table:
             cols = [i + 1 for i, c in enumerate(self.shown.columns) if c in self.wrap]
             rule = ", ".join(f".{cls} td:nth-child({i})" for i in cols)
             body = f"<style>{rule} {{overflow-wrap: anywhere; min-width: 8em}}</style>" + \
-                body.replace('class="dataframe drlib-table"', f'class="dataframe drlib-table {cls}"', 1)
+                body.replace('<table class="', f'<table class="{cls} ', 1)
         note = f" {_inline_html(self.note)}" if self.note else ""
         return (f'<div class="drlib-table">{body}<p class="drlib-download"><a href="{self.href()}" '
                 f'download="{self.name}.csv">Download as CSV</a> ({len(self.data)} rows, every column, full '

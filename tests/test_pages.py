@@ -183,4 +183,5 @@ def test_every_page_lists_the_records_it_read_with_their_files_and_commands(tmp_
     html = t._repr_html_()
     assert "td:nth-child(3), .drlib-wrap-sources td:nth-child(4) {overflow-wrap: anywhere" in html
     assert "nth-child(1)" not in html                                  # the short columns keep their width
+    assert re.search(r'<table class="[^"]*\bdrlib-wrap-sources\b', html)    # the rule reaches the table
     assert "read no stored record" in str(pages.sources([{"label": "no run id"}]))
