@@ -405,8 +405,9 @@ def _probe(args) -> int:
         cfg = R.config_from_record(rec)
         out = probe_run(cfg, force=args.force)
         if out is None:
-            raise SystemExit(f"{run_id}: no kept weights in {run_dir(cfg)} (model.pt): the probes need the "
-                             "trained model; rerun its training command on this machine")
+            raise SystemExit(f"{run_id}: no kept weights in {run_dir(cfg)} (model.pt) and no committed ones "
+                             f"(results/weights/{run_id}.json): the probes need the trained model; rerun its "
+                             "training command on this machine")
         ranks = ", ".join(f"{k} {v:.0f}" for k, v in out["median_rank"].items())
         print(f"{run_id} ({out['label']}): median target rank {ranks} -> results/probes/{run_id}.json")
     return 0

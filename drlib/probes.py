@@ -21,6 +21,7 @@ from .evaluate import compute_ranks, mask_scores, metrics_from_ranks, trim_paddi
 from .results import read_record, results_dir, write_record
 from .runner import get_dataset, load_trained_model
 from .utils import pick_device
+from .weights import committed_model, weights_paths
 
 
 def stage_names(model) -> list[str]:
@@ -116,17 +117,21 @@ def stored_probe(cfg, results_root=None) -> dict | None:
 def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch_size: int = 1024) -> dict | None:
     """Run the probes on the trained model of ``cfg`` and store them in ``results/probes/<run-id>.json``.
 
-    Needs the weights a finished run keeps under ``runs/`` (``model.pt``, not committed); returns the stored
-    record when there is one (unless ``force``), ``None`` when neither a record nor the weights exist.
+    Reads the weights a finished run keeps under ``runs/`` (``model.pt``, full precision), else its committed
+    float16 weights (``results/weights/``, :mod:`drlib.weights`; the record says which in ``weights_source``);
+    returns the stored record when there is one (unless ``force``), ``None`` when neither a record nor weights exist.
     For a model without a trajectory (a plain backbone) only the final ranks and group metrics are stored,
     which the sparsity-group figures use as the baseline.
     """
     path = Path(results_root or results_dir()) / EXPERIMENT / f"{cfg.run_id}.json"
     if path.exists() and not force:
         return read_record(path)
-    model = load_trained_model(cfg, runs_root)
-    if model is None:
-        return None
+    model, source = load_trained_model(cfg, runs_root), "kept"
+    if model is None:                       # a fresh clone: the committed float16 weights, when there are some
+        if not weights_paths(cfg.run_id, results_root)[1].exists():
+            return None
+        model, _ = committed_model(cfg.run_id, results_root)
+        source = "committed"
     device = pick_device(cfg.train.device)
     model.to(device)
     ds = get_dataset(cfg)
@@ -144,7 +149,8 @@ def probe_run(cfg, force: bool = False, results_root=None, runs_root=None, batch
             "stage_metrics": {n: metrics_from_ranks(ranks[:, s], cfg.eval.ks) for s, n in enumerate(names)},
             "similarity": sim, "groups": groups.to_dict(orient="records"),
             "median_rank": {n: float(np.median(ranks[:, s])) for s, n in enumerate(names)},
-            "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist()}
+            "sample_users": ds.test.users[sample].tolist(), "sample_ranks": ranks[sample].astype(int).tolist(),
+            "weights_source": source}
     rec = write_record(path, body, cfg=cfg, experiment=EXPERIMENT, device=device,
                        command=f"python -m drlib probe {cfg.run_id}")
     return rec

@@ -7,6 +7,7 @@ import torch
 from drlib.cli import main
 from drlib.explorer import store_views, stored_views, user_view
 from drlib.paired import record_ranks
+from drlib.probes import stored_probe
 from drlib.registry import make_config
 from drlib.runner import get_dataset, load_trained_model, run
 from drlib.weights import committed_model, export_weights, weights_paths
@@ -75,3 +76,20 @@ def test_without_kept_weights_the_views_come_from_the_committed_ones(tmp_results
         p.unlink()
     rec = store_views(ours["run_id"], n_users=3)
     assert rec["weights_source"] == "committed" and len(rec["views"]) == 3
+
+
+def test_without_kept_weights_the_probes_run_on_the_committed_ones(tmp_results, tmp_path, capsys):
+    _, ours = _train("diffureason-s")
+    _, base = _train("sasrec")
+    export_weights(ours["run_id"])
+    for p in (tmp_path / "runs").rglob("model.pt"):                   # a fresh clone: no runs/
+        p.unlink()
+    assert main(["probe", ours["run_id"]]) == 0
+    assert f"-> results/probes/{ours['run_id']}.json" in capsys.readouterr().out
+    cfg = make_config("diffureason-s", "synthetic", "smoke", overrides=["train.epochs=2"])
+    probe = stored_probe(cfg)
+    assert probe["weights_source"] == "committed" and probe["command"] == f"python -m drlib probe {ours['run_id']}"
+    final = probe["stage_metrics"][probe["stages"][-1]]                 # float16 weights: the run's own metrics
+    assert final["ndcg@10"] == pytest.approx(ours["metrics"]["test"]["ndcg@10"], abs=0.02)
+    with pytest.raises(SystemExit, match="no kept weights .* and no committed ones"):
+        main(["probe", base["run_id"]])                                 # neither kept nor committed weights
