@@ -9,8 +9,8 @@ import dataclasses
 from typing import Iterable
 
 from .config import RunConfig
-from .diffureason.ablations import ABLATIONS
-from .registry import make_config, with_module
+from .diffureason.ablations import ABLATIONS, READINGS, is_reading
+from .registry import MODELS, make_config, with_module
 from .explorer import store_views, views_from_record, views_path
 from .results import load_record, read_record
 from .runner import run
@@ -75,25 +75,33 @@ EXPLORED = {"diffureason-s": "sasrec", "diffureason-h": "hstu"}
 
 
 def explorer_configs(model: str, dataset: str = "beauty", profile: str = "cpu", seed: int = 0,
-                     overrides=()) -> tuple[RunConfig, RunConfig]:
+                     overrides=(), reading: str | None = None) -> tuple[RunConfig, RunConfig]:
     """The explored DiffuReason run and its stand-alone backbone run (``overrides`` of the model reach the backbone
-    only for the train, data and eval sections: the model sections differ)."""
+    only for the train, data and eval sections: the model sections differ). ``reading``: a reading of the paper
+    (:data:`drlib.diffureason.ablations.READINGS`, or a combination ``"A + B"``), whose run is stored under
+    ``results/readings/``; None or ``"literal"`` is the plain model."""
     if model not in EXPLORED:
         raise ValueError(f"the explorer shows {', '.join(EXPLORED)}, not {model!r}")
+    if reading is not None and not is_reading(reading):
+        raise ValueError(f"{reading!r} is not a reading of the paper; readings: {', '.join(READINGS)} "
+                         "(or two joined by ' + ')")
     shared = [o for o in overrides if o.split(".", 1)[0] in ("train", "data", "eval")]
-    return make_config(model, dataset, profile, seed, overrides), make_config(EXPLORED[model], dataset, profile,
-                                                                               seed, shared)
+    own = make_config(model, dataset, profile, seed, overrides) if reading in (None, "literal") else \
+        make_config(model, dataset, profile, seed, overrides, experiment="readings", ablation=reading)
+    return own, make_config(EXPLORED[model], dataset, profile, seed, shared)
 
 
 def explorer_views(models=tuple(EXPLORED), dataset: str = "beauty", profile: str = "cpu", seed: int = 0,
-                   overrides=(), train_missing: bool = False, n_users: int = 60, log=print
+                   overrides=(), train_missing: bool = False, n_users: int = 60, log=print,
+                   readings: dict[str, str] | None = None
                    ) -> tuple[dict[str, tuple[dict, list[dict]]], list[RunConfig]]:
-    """The stored explorer views (:func:`drlib.explorer.store_views`) of each model in ``models``:
-    ``({label: (record, views)}, missing configs)``. With ``train_missing`` a missing one is made: the two runs
-    trained if needed, their weights exported (:func:`drlib.weights.export_weights`), the views stored."""
+    """The stored explorer views (:func:`drlib.explorer.store_views`) of each model in ``models``, then of each
+    ``{model: reading}`` in ``readings`` (labelled ``"DiffuReason-S (reading)"``): ``({label: (record, views)},
+    missing configs)``. With ``train_missing`` a missing one is made: the two runs trained if needed, their weights
+    exported (:func:`drlib.weights.export_weights`), the views stored."""
     out, missing = {}, []
-    for m in models:
-        cfg, base = explorer_configs(m, dataset, profile, seed, overrides)
+    for m, reading in [(m, None) for m in models] + list((readings or {}).items()):
+        cfg, base = explorer_configs(m, dataset, profile, seed, overrides, reading)
         path = views_path(cfg.run_id)
         if not path.exists() and train_missing:
             found, _ = collect([cfg, base], train_missing=True, log=log)
@@ -103,7 +111,8 @@ def explorer_views(models=tuple(EXPLORED), dataset: str = "beauty", profile: str
             store_views(cfg.run_id, base.run_id, n_users=n_users)
         if path.exists():
             rec = read_record(path)
-            out[rec["label"]] = (rec, views_from_record(rec))
+            label = rec["label"] if reading in (None, "literal") else f"{MODELS[m].label} ({reading})"
+            out[label] = (rec, views_from_record(rec))
         else:
             missing.append(cfg)
     return out, missing

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from drlib.cli import main
+from drlib.experiments import explorer_configs, explorer_views
 from drlib.explorer import store_views, stored_views, user_view
 from drlib.paired import record_ranks
 from drlib.probes import stored_probe
@@ -93,3 +94,16 @@ def test_without_kept_weights_the_probes_run_on_the_committed_ones(tmp_results, 
     assert final["ndcg@10"] == pytest.approx(ours["metrics"]["test"]["ndcg@10"], abs=0.02)
     with pytest.raises(SystemExit, match="no kept weights .* and no committed ones"):
         main(["probe", base["run_id"]])                                 # neither kept nor committed weights
+
+
+def test_the_explorer_shows_a_reading_beside_the_literal_model(tmp_results):
+    smoke = ["train.epochs=2", "model.module.diffusion_steps=4"]
+    stored, missing = explorer_views(["diffureason-s"], "synthetic", "smoke", 0, smoke, train_missing=True,
+                                     n_users=3, log=lambda s: None, readings={"diffureason-s": "local samples"})
+    assert not missing and list(stored) == ["DiffuReason-S", "DiffuReason-S (local samples)"]
+    rec, views = stored["DiffuReason-S (local samples)"]
+    cfg, base = explorer_configs("diffureason-s", "synthetic", "smoke", 0, smoke, "local samples")
+    assert rec["weights_run"] == cfg.run_id and cfg.experiment == "readings" and rec["backbone_run"] == base.run_id
+    assert cfg.run_id != stored["DiffuReason-S"][0]["weights_run"] and len(views) == 3
+    with pytest.raises(ValueError, match="'w/o RL' is not a reading"):
+        explorer_configs("diffureason-s", reading="w/o RL")
