@@ -16,6 +16,7 @@ import re
 import pandas as pd
 
 from .diffureason.ablations import READINGS, SASREC_ONLY, combine, describe, is_reading
+from .experiments import EXPLORED
 from .paired import paired_table
 from .probes import stored_probe
 from .registry import MODELS as REGISTRY, make_config
@@ -26,7 +27,6 @@ MODELS = {"diffureason-s": "SASRec", "diffureason-h": "HSTU"}
 MODEL_OF = {b: m for m, b in MODELS.items()}
 BEST = " (best)"
 _JOB_PREFIX = {"diffureason-s": "s", "diffureason-h": "h"}
-_BACKBONE_MODEL = {"diffureason-s": "sasrec", "diffureason-h": "hstu"}
 
 
 def literal_label(model: str) -> str:
@@ -204,7 +204,7 @@ def probe_configs(chosen: pd.DataFrame, seed: int = 0) -> list[tuple[str, object
     for _, c in chosen.iterrows():
         model = MODEL_OF[c.backbone]
         lit = literal_label(model)
-        out.append((c.backbone, make_config(_BACKBONE_MODEL[model], c.dataset, "cpu", seed=seed)))
+        out.append((c.backbone, make_config(EXPLORED[model], c.dataset, "cpu", seed=seed)))
         out.append((lit, make_config(model, c.dataset, "cpu", seed=seed)))
         if c.reading != "literal":
             out.append((lit + BEST, make_config(model, c.dataset, "cpu", seed=seed, experiment=EXPERIMENT,

@@ -48,21 +48,21 @@ VARIANTS: dict[str, dict[str, object]] = {**ABLATIONS, **READINGS}
 
 # Readings combine: "align: refinement only + backbone loss on h_L" applies both (they change different settings).
 JOIN = " + "
+COMBINABLE = tuple(r for r in READINGS if r != "literal")
 
 
 def combine(labels) -> str:
     """The label of several readings applied together, in :data:`READINGS` order (``"A + B"``)."""
     labels = list(dict.fromkeys(labels))
     for r in labels:
-        if r not in READINGS or r == "literal":
-            raise KeyError(f"only readings other than 'literal' combine, not {r!r}; readings: "
-                           f"{', '.join(r for r in READINGS if r != 'literal')}")
+        if r not in COMBINABLE:
+            raise KeyError(f"only readings other than 'literal' combine, not {r!r}; readings: {', '.join(COMBINABLE)}")
     return JOIN.join(r for r in READINGS if r in labels)
 
 
 def is_reading(label: str) -> bool:
     """Whether ``label`` is a reading of :data:`READINGS` or a combination of them (:func:`combine`)."""
-    return label in READINGS or (JOIN in label and all(p in READINGS and p != "literal" for p in label.split(JOIN)))
+    return label in READINGS or (JOIN in label and all(p in COMBINABLE for p in label.split(JOIN)))
 
 
 def ablation_settings(label: str) -> dict[str, object]:
@@ -73,9 +73,8 @@ def ablation_settings(label: str) -> dict[str, object]:
     if JOIN in label:
         out: dict[str, object] = {}
         for part in label.split(JOIN):
-            if part not in READINGS or part == "literal":
-                raise KeyError(f"{part!r} in {label!r} is not a reading to combine; readings: "
-                               f"{', '.join(r for r in READINGS if r != 'literal')}")
+            if part not in COMBINABLE:
+                raise KeyError(f"{part!r} in {label!r} is not a reading to combine; readings: {', '.join(COMBINABLE)}")
             clash = set(out) & set(READINGS[part])
             if clash:
                 raise ValueError(f"{label!r}: {part!r} sets {', '.join(sorted(clash))} again")
