@@ -126,7 +126,7 @@ class RunConfig:
 # without the field rebuilds). Keyed by the path under the model config.
 HASH_NEUTRAL: dict[tuple[str, ...], dict[str, object]] = {
     ("module",): {"align_scope": "all", "logp_reduction": "sum", "rollouts": 0, "backbone_weight": 0.0,
-                  "init_noise": 1.0, "sample_scale": 1.0},
+                  "init_noise": 1.0, "sample_scale": 1.0, "reward_screen": 32},
 }
 
 

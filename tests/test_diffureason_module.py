@@ -172,6 +172,38 @@ def test_chunked_latent_rewards_equal_the_reference(kind):
     assert ref.sum() > 0
 
 
+@pytest.mark.parametrize("kind", ["hit@1", "hit@3", "hit@10"])
+def test_screened_rewards_are_those_of_full_scoring_near_ties_included(kind):
+    """The short-list screen (models.rewards) changes only the time: rewards equal full scoring, also when a
+    rival beats or ties the target by less than rounding, and on samples that hit, miss narrowly or miss far."""
+    from drlib.models.rewards import latent_rewards, sample_rewards
+    for seed in range(5):
+        g = torch.Generator().manual_seed(seed)
+        B, G, d, N = 12, 8, 16, 500
+        items = torch.randn(N, d, generator=g)
+        targets = torch.randint(3, N, (B,), generator=g)
+        items[1] = items[targets[0]] * (1 + 1e-7)                       # a rival a hair above user 0's target
+        items[2] = items[targets[1]]                                     # a tie with user 1's target
+        aim = items[targets][:, None] * torch.rand(B, G, 1, generator=g) * 4
+        z = aim + torch.randn(B, G, d, generator=g) * torch.linspace(0, 3, G).view(1, G, 1)
+        ref = sample_rewards(z @ items[1:].t(), targets, kind)
+        for cand in (1, 8, 32, 1000):
+            assert torch.equal(latent_rewards(z, items, targets, kind, chunk=7, candidates=cand), ref)
+        assert 0 < ref.sum() < B * G
+
+
+def test_the_screen_drops_only_samples_with_k_rivals_beyond_rounding():
+    from drlib.models.rewards import _screened_out
+    items = torch.zeros(6, 2)
+    items[1:, 0] = torch.tensor([1.0, 2.0, 3.0, 2.0 * (1 + 1e-7), 0.5])    # item 4 a hair above item 2
+    W, z = items[1:].t(), torch.tensor([[[1.0, 0.0]]])                     # one user, one sample on axis 0
+    dropped = lambda t, K: bool(_screened_out(z, W, torch.tensor([t - 1]), K, 5))
+    assert dropped(1, 1) and dropped(1, 3) and not dropped(1, 4)            # 3 clear rivals (item 4 ~ item 2)
+    assert not dropped(3, 1)                                                # the top item is never dropped
+    assert dropped(2, 1) and not dropped(2, 2)                              # item 3 is clear, item 4 within rounding
+    assert dropped(5, 4)
+
+
 def test_mse_reduction_mean_is_the_squared_norm_over_d():
     """Eq. 7 read as an MSE (mean over the d coordinates) differs from the squared norm by exactly 1/d."""
     logs = {}

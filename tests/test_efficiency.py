@@ -14,20 +14,30 @@ def test_benchmark_stores_the_arithmetic_of_a_step_and_of_inference(tmp_results)
     out_layer = 2 * B * d * n_items                                          # one [B, d] x [d, N-1] matmul
     t0, t1 = recs[0]["timing"], recs[1]["timing"]
     assert t0["train_gflop_per_step"] * 1e9 >= 3 * out_layer * 0.99          # forward + two backward matmuls
-    G = ours.model.module.group_size                                         # rewards: G samples scored
-    assert t1["train_gflop_per_step"] - t0["train_gflop_per_step"] >= G * out_layer / 1e9 * 0.99
+    # the rewards score the catalogue at least once per user (the screen's short list, models.rewards)
+    assert t1["train_gflop_per_step"] - t0["train_gflop_per_step"] >= out_layer / 1e9 * 0.99
     assert t0["eval_gflop_per_user"] * 1e9 >= 2 * d * n_items * 0.99
     table = relative_table(recs, "SASRec")
     assert table.train_arith_x.iloc[0] == 1.0 and table.train_arith_x.iloc[1] > 1.0
 
 
-def test_the_counted_arithmetic_of_the_rewards_is_exactly_G_scorings_of_the_catalogue():
-    cfgs = [with_module(make_config("diffureason-s", "synthetic", "smoke"), group_size=g) for g in (2, 8)]
-    ds = get_dataset(cfgs[0])
-    x, y = torch.from_numpy(ds.train_inputs[:64]), torch.from_numpy(ds.train_targets[:64])
-    flops = []
-    for cfg in cfgs:
-        torch.manual_seed(0)
-        flops.append(step_flops(build_for(cfg, ds).train(), x, y))
-    d = cfgs[0].model.backbone.d_model
-    assert flops[1] - flops[0] == (8 - 2) * 2 * 64 * d * ds.n_items
+def test_the_rewards_score_the_catalogue_once_per_user_plus_the_samples_the_screen_leaves():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from drlib.models.rewards import _screened_out, latent_rewards
+    g = torch.Generator().manual_seed(0)
+    B, G, d, N, m = 16, 8, 32, 301, 32
+    items = torch.randn(N, d, generator=g)
+    targets = torch.randint(1, N, (B,), generator=g)
+    z = torch.randn(B, G, d, generator=g)
+    z[:4] = 3 * items[targets[:4]][:, None] + 0.1 * torch.randn(4, G, d, generator=g)   # 4 users' samples hit
+    counted = []
+    for cand in (0, m):
+        with FlopCounterMode(display=False) as fc:
+            latent_rewards(z, items, targets, "hit@1", candidates=cand)
+        counted.append(fc.get_total_flops())
+    full_rows = int((~_screened_out(z, items[1:].t(), targets - 1, 1, m)).sum())
+    assert 4 * G <= full_rows < B * G                                        # the hits are scored in full
+    assert counted[0] == 2 * B * G * d * (N - 1)                              # no screen: G scorings per user
+    assert counted[1] == 2 * d * (N - 1) * (B + full_rows) + 2 * B * G * m * d
+    assert counted[1] < counted[0] / 2

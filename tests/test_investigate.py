@@ -111,6 +111,24 @@ def test_speed_ab_stores_a_benchmark_record(tmp_results, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["model"] == "rearec-erl"
 
 
+def test_speed_ab_of_diffureason_changes_only_the_reward_screen_and_not_the_loss(tmp_results, capsys):
+    from drlib.investigations.speed_ab import before
+    cfg = config_of(RunSpec("diffureason-s", 0), profile="smoke")
+    ds = get_dataset(cfg)
+    model = build_for(cfg, ds).train()
+    old = before(model)
+    assert old.cfg.reward_screen == 0 and model.cfg.reward_screen > 0
+    assert old.cfg == type(old.cfg)(**{**vars(model.cfg), "reward_screen": 0})
+    x, y = torch.from_numpy(ds.train_inputs[:64]), torch.from_numpy(ds.train_targets[:64])
+    losses = []
+    for m in (model, old):
+        torch.manual_seed(3)
+        losses.append(m.compute_loss(x, y)[1])
+    assert losses[0] == losses[1] and "reward" in losses[0]               # same rewards, same loss, bit for bit
+    assert investigate("speed-ab", "diffureason-s", "--batches", "1", "--warmup", "1") == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["weights"] == "fresh"
+
+
 def test_step_time_prints_steps_and_checks_the_cached_decoder(tmp_results, capsys):
     assert investigate("step-time", "tiger", "--steps", "2", "--eval-users", "8", "--check-cached", "8",
                        "--full-valid") == 0

@@ -145,7 +145,7 @@ def test_rollout_rewards_come_from_the_backbone_output_of_each_sample_in_eval_mo
     m = _model(rollouts=1).train()
     seen = {}
 
-    def record(state, z, targets, kind):
+    def record(state, z, targets, kind, screen):
         seen["z"] = z
         return torch.zeros(z.shape[:2])
     m.backbone.latent_rewards = record
@@ -196,7 +196,7 @@ def test_no_initial_noise_makes_training_start_where_inference_starts():
 def test_sample_scale_shrinks_the_policy_samples_around_mu():
     m = _model().train()
     seen = []
-    m.backbone.latent_rewards = lambda state, z, targets, kind: seen.append(z) or torch.zeros(z.shape[:2])
+    m.backbone.latent_rewards = lambda state, z, targets, kind, screen: seen.append(z) or torch.zeros(z.shape[:2])
     mus = []
     for scale in (1.0, 0.25):
         m.cfg = dataclasses.replace(m.cfg, sample_scale=scale)

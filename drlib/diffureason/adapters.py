@@ -127,7 +127,8 @@ class SIDReasoningBackbone(Backbone):
         return self.sid.sid_loss(state, targets)[0]
 
     @torch.no_grad()
-    def latent_rewards(self, state, z, targets, kind="hit@1"):
+    def latent_rewards(self, state, z, targets, kind="hit@1", screen=32):
+        """Hit@1 of greedy constrained SID decoding (``screen`` is for catalogue scoring; decoding ignores it)."""
         check_reward(kind)
         B, G, _ = z.shape
         tgt = targets.to(z.device).repeat_interleave(G)                          # [B*G]

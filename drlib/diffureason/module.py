@@ -84,6 +84,8 @@ class DiffuReasonSettings:
     backbone_weight: float = 0.0    # weight of the backbone's own CE on h_L beside L_rec (0 = off)
     init_noise: float = 1.0         # scale of Eq. 3's N(0, I) at training (inference starts from tau_R: 0)
     sample_scale: float = 1.0       # the policy is N(mu, (sample_scale * sigma)^2) (Eq. 6, 18; 1 = literal)
+    reward_screen: int = 32         # speed only, the rewards are the same: Hit@K first screens each sample on
+                                    # the items its group's mean ranks highest (models.rewards); 0 = no screen
 
     def __post_init__(self):
         if self.reasoning_steps < 1 or self.diffusion_steps < 1 or self.group_size < 2:
@@ -100,8 +102,10 @@ class DiffuReasonSettings:
             raise ValueError(f"align_scope must be 'all' or 'refinement', got {self.align_scope!r}")
         if self.logp_reduction not in ("sum", "mean"):
             raise ValueError(f"logp_reduction must be 'sum' or 'mean', got {self.logp_reduction!r}")
-        if self.rollouts < 0 or self.backbone_weight < 0 or self.init_noise < 0 or not self.sample_scale > 0:
-            raise ValueError(f"rollouts, backbone_weight and init_noise must be >= 0 and sample_scale > 0: {self}")
+        if (self.rollouts < 0 or self.backbone_weight < 0 or self.init_noise < 0 or not self.sample_scale > 0
+                or self.reward_screen < 0):
+            raise ValueError("rollouts, backbone_weight, init_noise and reward_screen must be >= 0 and "
+                             f"sample_scale > 0: {self}")
         if self.reward != "mrr" and not (self.reward.startswith("hit@") and self.reward[4:].isdigit()
                                          and int(self.reward[4:]) >= 1):
             raise ValueError(f"reward must be 'hit@K' (K >= 1) or 'mrr', got {self.reward!r}")
@@ -250,7 +254,8 @@ class DiffuReason(Recommender):
             z = (mu.unsqueeze(1) + pol_sigma.unsqueeze(1) * eps).detach()   # actions, Eq. 6
             with torch.no_grad(), eval_mode(self.backbone):
                 pred = self.readout(inputs, z)                                 # rollouts: the backbone's outputs
-                rewards = self.backbone.latent_rewards(out["state"], pred, targets, cfg.reward)  # Eq. 8-9
+                rewards = self.backbone.latent_rewards(out["state"], pred, targets, cfg.reward,
+                                                       cfg.reward_screen)                       # Eq. 8-9
                 adv = group_advantages(rewards, cfg.eps_adv)                   # Eq. 10
             logp = gaussian_log_density(z, mu.unsqueeze(1), pol_sigma.unsqueeze(1),
                                         cfg.logp_reduction)                     # Eq. 20

@@ -4,13 +4,18 @@
     python -m drlib investigate speed-ab hstu --batches 60 --threads 1
     python -m drlib investigate speed-ab sasrec --threads 2 --out results/benchmarks/speed-ab-sasrec-t2.json
     python -m drlib investigate speed-ab rearec-erl --batches 30 --threads 1
+    python -m drlib investigate speed-ab diffureason-s --from-run diffureason-s-beauty-cpu-seed0-3bb9daa8fb --threads 1
 
 "before" is the step as it was: the dropout mask from ``torch.rand`` (one mt19937 draw per element) and, for
 SASRec, the last block computing every position although the loss reads only ``h_L``. "after" is the library as
 it is (:class:`drlib.models.layers.Dropout`, :meth:`SASRec.encode_last`). For ReaRec-ERL, "before" also has
 every reasoning pass through every position of the last block and the loss through autograd (per-step
-cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. Both models
-start from the same weights and run the same epoch-0 batches (seed 0, the training loop's length buckets),
+cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. For
+DiffuReason-S and -H, "before" scores every policy sample against the whole catalogue for its reward
+(``reward_screen=0``); "after" screens the samples on a short list first (:func:`drlib.models.rewards.latent_rewards`;
+the rewards are the same). How much the screen saves depends on the weights (it skips the samples that clearly
+miss), so ``--from-run RUN_ID`` starts both variants from a finished run's weights (kept in runs/, else the
+committed ones) instead of fresh ones. Both models start from the same weights and run the same epoch-0 batches (seed 0, the training loop's length buckets),
 interleaved A, B, A, B so that a change in machine load hits both; the first --warmup of each (default 5) are not
 timed. Beauty and the cpu profile unless --dataset / --profile say otherwise. Prints ms per batch (mean over the
 batches) and the ratio; ``--out FILE`` stores them as a record with the command and the machine (the stored ones
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 
@@ -27,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..baselines.rearec import ReaRec
+from ..diffureason.module import DiffuReason
 from ..evaluate import trim_padding
 from ..models.base import NextItemModel
 from ..models.layers import Dropout
@@ -35,11 +42,12 @@ from ..results import write_record
 from ..runner import build_for, get_dataset
 from ..train import epoch_batches
 from ..utils import configure_torch
+from ..weights import model_of
 from .common import add_config_args, command_line
 
 HELP = "a training step with and without the speed-ups, side by side"
 STORES = "--out FILE (results/benchmarks/)"
-MODELS = ("sasrec", "hstu", "rearec-erl")
+MODELS = ("sasrec", "hstu", "rearec-erl", "diffureason-s", "diffureason-h")
 
 
 class RandDropout(torch.nn.Module):
@@ -88,6 +96,9 @@ class AutogradERL(ReaRec):
 def before(model):
     """A copy of ``model`` with the step as it was before the speed-ups (same weights)."""
     old = copy.deepcopy(model)
+    if isinstance(old, DiffuReason):                        # its backbone keeps today's step: only the rewards
+        old.cfg = dataclasses.replace(old.cfg, reward_screen=0)
+        return old
     for name, mod in list(old.named_modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, Dropout):
@@ -108,14 +119,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="store the result as a record there, e.g. results/benchmarks/speed-ab-sasrec-t1.json "
                         "(default: print only)")
+    p.add_argument("--from-run", default=None, metavar="RUN_ID",
+                   help="start both variants from this finished run's weights (default: fresh weights, seed 0)")
     add_config_args(p, threads=1, overrides=False)
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     configure_torch(args.threads)
-    cfg = make_config(args.model, args.dataset, args.profile, 0)
+    if args.from_run:
+        after, cfg, source = model_of(args.from_run)
+        if cfg.model_name != args.model:
+            raise ValueError(f"--from-run {args.from_run} is a {cfg.model_name} run, not {args.model}")
+        after.train()
+    else:
+        cfg, source = make_config(args.model, args.dataset, args.profile, 0), "fresh"
+        after = build_for(cfg, get_dataset(cfg)).train()
     ds = get_dataset(cfg)
-    after = build_for(cfg, ds).train()
     variants = {"before": before(after).train(), "after": after}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for k, m in variants.items()}
     lengths = (ds.train_inputs != 0).sum(1)
@@ -137,6 +156,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                 times[k].append(1000 * (time.perf_counter() - t0))
     ms = {k: sum(v) / len(v) for k, v in times.items()}
     out = {"model": args.model, "dataset": cfg.data.dataset, "threads": args.threads,
+           "weights": source if not args.from_run else f"{source} weights of {args.from_run}",
            "batches": len(times["after"]), "ms_per_batch": ms, "speedup": ms["before"] / ms["after"]}
     print(json.dumps(out))
     if args.out:

@@ -73,9 +73,11 @@ class Backbone(nn.Module):
         return self.item_embeddings()[targets]
 
     @torch.no_grad()
-    def latent_rewards(self, state, z: torch.Tensor, targets: torch.Tensor, kind: str = "hit@1") -> torch.Tensor:
-        """Rewards (Eq. 8-9) of the policy samples ``z [B, G, d]`` for ``targets [B]`` -> ``[B, G]``."""
-        return latent_rewards(z, self.item_embeddings(), targets, kind)
+    def latent_rewards(self, state, z: torch.Tensor, targets: torch.Tensor, kind: str = "hit@1",
+                       screen: int = 32) -> torch.Tensor:
+        """Rewards (Eq. 8-9) of the policy samples ``z [B, G, d]`` for ``targets [B]`` -> ``[B, G]``. ``screen``:
+        the short list of :func:`~drlib.models.rewards.latent_rewards` (speed only; 0 scores every sample in full)."""
+        return latent_rewards(z, self.item_embeddings(), targets, kind, candidates=screen)
 
     def latent_scores(self, state, latent: torch.Tensor) -> torch.Tensor:
         """Full-catalogue scores ``[B, N]`` of the refined latent ``[B, d]`` (the module's ``full_scores``)."""
