@@ -33,7 +33,7 @@ def latent_rewards(z: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, 
     that score highest for the group's mean latent. A sample for which ``K`` of them beat the target by more than
     the rounding error of the two dot products (:func:`screen_tolerance`) ranks the target below ``K`` items in the
     full scoring as well, so its reward is 0 without scoring the catalogue. The other samples (on a trained
-    DiffuReason-S about the samples that hit: 3% for Hit@1, 14% for Hit@10) are scored in full. Full scoring goes
+    model little more than the samples that hit) are scored in full. Full scoring goes
     ``chunk`` rows at a time so each block of logits stays in cache. ``mrr`` needs every rank: all rows in full.
     The rewards are those of the full scoring (tests compare them, ties included); only the time changes.
     """
