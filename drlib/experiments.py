@@ -71,7 +71,7 @@ def sensitivity_configs(dataset="beauty", profile="cpu", seed=0, model="diffurea
 
 
 # The DiffuReason models the explorer shows, each with the stand-alone backbone it is compared with.
-EXPLORED = {"diffureason-s": "sasrec", "diffureason-h": "hstu"}
+EXPLORED = {m: MODELS[m].backbone for m in ("diffureason-s", "diffureason-h")}
 
 
 def explorer_configs(model: str, dataset: str = "beauty", profile: str = "cpu", seed: int = 0,

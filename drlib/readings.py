@@ -23,7 +23,7 @@ from .registry import MODELS as REGISTRY, make_config
 from .results import load_records
 
 EXPERIMENT = "readings"
-MODELS = {"diffureason-s": "SASRec", "diffureason-h": "HSTU"}
+MODELS = {m: REGISTRY[b].label for m, b in EXPLORED.items()}   # diffureason-s -> SASRec, diffureason-h -> HSTU
 MODEL_OF = {b: m for m, b in MODELS.items()}
 BEST = " (best)"
 _JOB_PREFIX = {"diffureason-s": "s", "diffureason-h": "h"}

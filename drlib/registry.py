@@ -54,6 +54,7 @@ class ModelEntry:
     profiles: dict[str, Profile]          # one per name in config.PROFILES
     # the builder takes ``item_table=`` (Semantic IDs that may be built from a trained model's item table)
     reads_sids: bool = False
+    backbone: str | None = None           # DiffuReason models: the registry name of the backbone they wrap
 
 
 # --------------------------------------------------------------------------- the profiles (typed, per backbone)
@@ -155,7 +156,8 @@ MODELS: dict[str, ModelEntry] = {
                          "SASRec, full-softmax cross-entropy on the last position (Table 5)", SASREC_PROFILES),
     "diffureason-s": ModelEntry(DiffuReasonSConfig, "DiffuReason-S", _build_diffureason_s,
                                 "SASRec + DiffuReason (thinking tokens, diffusion refinement, GRPO), end to end",
-                                _on(SASREC_PROFILES, lambda b: DiffuReasonSConfig(backbone=b), _DIFFUREASON_TRAIN)),
+                                _on(SASREC_PROFILES, lambda b: DiffuReasonSConfig(backbone=b), _DIFFUREASON_TRAIN),
+                                backbone="sasrec"),
     "rearec-erl": ModelEntry(ReaRecConfig, "ReaRec-ERL", lambda c, n, m: build_rearec(c, n, m, "erl"),
                              "ReaRec on SASRec: K=2 latent reasoning steps, ensemble reasoning learning (Table 2)",
                              _on(SASREC_PROFILES, lambda b: ReaRecConfig(backbone=b, reasoning=ReaRecSettings("erl")))),
@@ -177,12 +179,14 @@ MODELS: dict[str, ModelEntry] = {
         "HSTU (SIDs) + DiffuReason: on the item head (default) the refined latent is scored against the item table "
         "as in DiffuReason-S; on the SID head it is a second SID-decoder context token [h_L, z] with Hit@1 rewards "
         "from greedy constrained decoding (Appendix A.1)",
-        _on(HSTU_PROFILES, lambda b: DiffuReasonHConfig(backbone=b), _DIFFUREASON_TRAIN), reads_sids=True),
+        _on(HSTU_PROFILES, lambda b: DiffuReasonHConfig(backbone=b), _DIFFUREASON_TRAIN), reads_sids=True,
+        backbone="hstu"),
     "diffureason-t": ModelEntry(
         DiffuReasonTConfig, "DiffuReason-T", _build_diffureason_t,
         "TIGER + DiffuReason: the refined latent is one more cross-attention memory token; "
         "Hit@1 rewards from greedy constrained decoding (Appendix A.1)",
-        _on(TIGER_PROFILES, lambda b: DiffuReasonTConfig(backbone=b), _DIFFUREASON_TRAIN), reads_sids=True),
+        _on(TIGER_PROFILES, lambda b: DiffuReasonTConfig(backbone=b), _DIFFUREASON_TRAIN), reads_sids=True,
+        backbone="tiger"),
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .diffureason.ablations import ABLATIONS
+from .registry import MODELS
 from .results import load_records, read_record, records_frame, results_dir
 
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
@@ -139,7 +140,7 @@ def benchmark_summary(record: dict) -> pd.DataFrame:
 
 
 # The backbone under each DiffuReason variant (Table 3 rows are named without it).
-BACKBONE_OF = {"diffureason-s": "SASRec", "diffureason-h": "HSTU", "diffureason-t": "TIGER"}
+BACKBONE_OF = {m: MODELS[e.backbone].label for m, e in MODELS.items() if e.backbone}   # diffureason-s -> SASRec
 
 
 def summary(records: list[dict], split: str = "test") -> pd.DataFrame:

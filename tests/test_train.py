@@ -211,3 +211,12 @@ def test_runs_lists_unfinished_trainings(tmp_path, monkeypatch, capsys):
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
     assert cfg.run_id in out and "2/5" in out and f"2/{n}" in out and "unreadable checkpoint" in out
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``python -m drlib readings | head``: the pipe closes before drlib writes; no traceback, exit status 0."""
+    p = subprocess.Popen([sys.executable, "-m", "drlib", "config", "--list-models"], cwd=REPO_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                                   # before the child has imported torch, let alone printed
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err and "Broken" not in err, err
