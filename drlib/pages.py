@@ -197,18 +197,20 @@ def _label(model: str) -> str:
 def sources(records: list[dict], name: str = "sources", root=None) -> Table | Markdown:
     """Where this page's numbers come from: one row per stored record it read (duplicates once), with the record's
     file, the command that made it, the commit and machine it ran on and when it finished; a sentence when the page
-    read none."""
+    read none. A record of no run (a library benchmark) is listed when its reader says its file (``source_file``,
+    :func:`drlib.report.benchmark_records`)."""
     seen, rows = set(), []
     for r in records:
         key = (r.get("experiment"), r.get("run_id"), r.get("command"), r.get("finished"))
-        if key in seen or r.get("run_id") is None:
+        if key in seen or (r.get("run_id") is None and not r.get("source_file")):
             continue
         seen.add(key)
         cfg, env = r.get("config") or {}, r.get("env") or {}
-        rows.append({"what": r.get("label", ""), "seed": cfg.get("seed"), "record": record_file(r, root),
+        rows.append({"what": r.get("label", ""), "seed": cfg.get("seed", r.get("seed")),
+                     "record": r.get("source_file") or record_file(r, root),
                      "command": r.get("command", ""), "finished": r.get("finished", ""),
                      "commit": (env.get("git_commit") or "")[:10], "device": env.get("device_name") or env.get("device"),
-                     "run_id": r["run_id"], "config_hash": r.get("config_hash")})
+                     "run_id": r.get("run_id"), "config_hash": r.get("config_hash")})
     if not rows:
         return Markdown("This page read no stored record: nothing on it is measured yet.")
     data = pd.DataFrame(rows, columns=["what", "seed", "record", "command", "finished", "commit", "device", "run_id",

@@ -112,7 +112,8 @@ def benchmark_records(pattern: str = "recbole-sasrec-*.json", root=None) -> list
     """The stored side-by-side library benchmarks (``results/benchmarks/``, written by
     ``benchmarks/recbole_sasrec.py``), smoke runs left out, oldest first."""
     folder = Path(root or results_dir()) / "benchmarks"
-    recs = [read_record(p) for p in sorted(folder.glob(pattern))]
+    recs = [dict(read_record(p), source_file=f"{folder.parent.name}/benchmarks/{p.name}")   # for pages.sources
+            for p in sorted(folder.glob(pattern))]
     return [r for r in recs if not r.get("smoke")]
 
 

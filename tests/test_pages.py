@@ -174,12 +174,18 @@ def test_every_page_lists_the_records_it_read_with_their_files_and_commands(tmp_
     timed = [write_record(tmp_path / "efficiency" / f"{cfg.run_id}-b{n}.json", {"timing": {"n": n}},
                           command=f"bench {n}", cfg=cfg, experiment="efficiency") for n in (10, 30)]
     timed = [read_record(tmp_path / "efficiency" / f"{cfg.run_id}-b{n}.json") for n in (10, 30)]  # one run, two
-    t = pages.sources([run, run, *timed, {"label": "a library benchmark"}], root=tmp_path)
+    from drlib.report import benchmark_records
+    write_record(tmp_path / "benchmarks" / "recbole-sasrec-beauty-seed0.json", {"label": "RecBole vs drlib"},
+                 command="python3 benchmarks/recbole_sasrec.py --seed 0")
+    bench = benchmark_records(root=tmp_path)
+    t = pages.sources([run, run, *timed, *bench, {"label": "a library benchmark"}], root=tmp_path)
     assert list(t.data.record) == [f"{tmp_path.name}/main/{cfg.run_id}.json",
                                    f"{tmp_path.name}/efficiency/{cfg.run_id}-b10.json",
-                                   f"{tmp_path.name}/efficiency/{cfg.run_id}-b30.json"]
-    assert list(t.shown.command) == ["python -m drlib train X", "bench 10", "bench 30"]
-    assert list(t.shown.seed) == ["2", "2", "2"] and set(t.data.config_hash) == {cfg.config_hash}
+                                   f"{tmp_path.name}/efficiency/{cfg.run_id}-b30.json",
+                                   f"{tmp_path.name}/benchmarks/recbole-sasrec-beauty-seed0.json"]
+    assert list(t.shown.command) == ["python -m drlib train X", "bench 10", "bench 30",
+                                     "python3 benchmarks/recbole_sasrec.py --seed 0"]
+    assert list(t.shown.seed) == ["2", "2", "2", ""] and set(t.data.config_hash[:3]) == {cfg.config_hash}
     html = t._repr_html_()
     assert "td:nth-child(3), .drlib-wrap-sources td:nth-child(4) {overflow-wrap: anywhere" in html
     assert "nth-child(1)" not in html                                  # the short columns keep their width
