@@ -3,8 +3,10 @@
 A training run's own timing depends on whatever else the machine was doing; these measurements are taken
 back to back, on the same batches, in one process, so that models can be compared. Each model is timed on
 ``n_batches`` optimisation steps (after ``warmup`` untimed ones) of the same epoch-0 batches, then on one full
-pass of full-catalogue ranking over the test users. Weights are freshly initialised: a step costs the same
-whatever the weights (flushed denormals, see :func:`drlib.utils.configure_torch`).
+pass of full-catalogue ranking over the test users. Weights are freshly initialised: a step costs nearly the same
+whatever the weights (flushed denormals, see :func:`drlib.utils.configure_torch`). The exception is DiffuReason's
+reward screen (:func:`drlib.models.rewards.latent_rewards`), which scores in full only the samples it cannot rule out;
+``python -m drlib investigate speed-ab diffureason-s --from-run RUN_ID`` times a step from trained weights.
 
 Records go to ``results/efficiency/<run-id>-b<n_batches>.json`` with the label, the config, the timing and
 the machine; a stored measurement is reused unless ``force``.
