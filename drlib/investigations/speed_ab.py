@@ -15,8 +15,8 @@ DiffuReason-S and -H, "before" scores every policy sample against the whole cata
 (``reward_screen=0``); "after" screens the samples on a short list first (:func:`drlib.models.rewards.latent_rewards`;
 the rewards are the same). How much the screen saves depends on the weights (it skips the samples that clearly
 miss), so ``--from-run RUN_ID`` starts both variants from a finished run's weights (kept in runs/, else the
-committed ones) instead of fresh ones. Both models start from the same weights and run the same epoch-0 batches (seed 0, the training loop's length buckets),
-interleaved A, B, A, B so that a change in machine load hits both; the first --warmup of each (default 5) are not
+committed ones) instead of fresh ones. Both models start from the same weights and run the same epoch-0 batches
+(seed 0, the training loop's length buckets), interleaved A, B, A, B so that a change in machine load hits both; the first --warmup of each (default 5) are not
 timed. Beauty and the cpu profile unless --dataset / --profile say otherwise. Prints ms per batch (mean over the
 batches) and the ratio; ``--out FILE`` stores them as a record with the command and the machine (the stored ones
 are results/benchmarks/speed-ab-<model>-t<threads>.json).
@@ -133,8 +133,9 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         after.train()
     else:
         cfg, source = make_config(args.model, args.dataset, args.profile, 0), "fresh"
-        after = build_for(cfg, get_dataset(cfg)).train()
     ds = get_dataset(cfg)
+    if not args.from_run:
+        after = build_for(cfg, ds).train()
     variants = {"before": before(after).train(), "after": after}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for k, m in variants.items()}
     lengths = (ds.train_inputs != 0).sum(1)

@@ -43,7 +43,8 @@ def latent_rewards(z: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, 
     out = torch.zeros(B * G, device=z.device)
     rows = torch.arange(B * G, device=z.device)
     if kind != "mrr" and candidates > 0:
-        rows = rows[~_screened_out(z, W, targets - 1, int(kind[4:]), max(candidates, 4 * int(kind[4:]))).reshape(-1)]
+        K = int(kind[4:])
+        rows = rows[~_screened_out(z, W, targets - 1, K, max(candidates, 4 * K)).reshape(-1)]
     for s in range(0, len(rows), chunk):
         r = rows[s:s + chunk]
         lg = zf[r] @ W                                      # [chunk, N-1]
@@ -80,6 +81,7 @@ def _screened_out(z: torch.Tensor, W: torch.Tensor, t: torch.Tensor, K: int, m: 
     Ec, Et = W.t()[cand], W.t()[t]                          # [B, m, d], [B, d]
     sc = torch.bmm(z, Ec.transpose(1, 2))                   # [B, G, m]
     st = (z * Et[:, None]).sum(-1, keepdim=True)            # [B, G, 1]
-    tol = screen_tolerance(z.dtype, d) * z.norm(dim=-1, keepdim=True) * (Ec.norm(dim=-1)[:, None] + Et.norm(dim=-1)[:, None, None])
+    norms = Ec.norm(dim=-1)[:, None] + Et.norm(dim=-1)[:, None, None]        # |e_j| + |e_t|  [B, 1, m]
+    tol = screen_tolerance(z.dtype, d) * z.norm(dim=-1, keepdim=True) * norms
     beats = (sc - st > tol) & (cand != t[:, None])[:, None]  # [B, G, m]
     return beats.sum(-1) >= K
