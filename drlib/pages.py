@@ -223,6 +223,7 @@ def sources(records: list[dict], name: str = "sources", root=None) -> Table | Ma
 
 def paper_value(dataset: str, label: str, metric: str) -> float:
     """The paper's Table 2 number for ``label`` (our label; ReaRec-ERL/PRL read the paper's one ReaRec column)."""
+    label = label.removesuffix(BEST)                      # the best faithful reading is the paper's model too
     rows = PAPER_TABLE2[(PAPER_TABLE2.dataset == dataset) & (PAPER_TABLE2.label == PAPER_LABEL.get(label, label))]
     return float(rows[metric].iloc[0]) if len(rows) else float("nan")
 
@@ -268,16 +269,23 @@ def paired_improvement(df: pd.DataFrame, dataset: str, base: str, new: str, metr
 def verdict_table(records: list[dict], metrics=("ndcg@10", "recall@10"), datasets=PAPER_DATASETS,
                   pairs=PAIRS) -> pd.DataFrame:
     """One row per (DiffuReason model, dataset, metric) of the paper's Table 2: the paper's relative improvement over
-    the backbone (``paper %``) beside ours (:func:`paired_improvement` on the test metrics of ``records``)."""
+    the backbone (``paper %``) beside ours (:func:`paired_improvement` on the test metrics of ``records``).
+
+    Where ``records`` hold runs labelled ``DiffuReason-S (best)`` on a dataset (the reading chosen on validation,
+    :func:`drlib.readings.best_runs`), a row for them follows the literal model's, against the same paper numbers."""
     df = records_frame(records)
+    have = set(zip(df.label, df.dataset)) if len(df) else set()
     rows = []
     for base, new in pairs:
         for d in datasets:
-            for m in metrics:
-                pb, pn = paper_value(d, base, m), paper_value(d, new, m)
-                rows.append({"backbone": base, "model": new, "dataset": d, "metric": m, "paper backbone": pb,
-                             "paper model": pn, "paper %": 100 * (pn / pb - 1),
-                             **paired_improvement(df, d, base, new, m)})
+            for model in (new, new + BEST):
+                if model != new and (model, d) not in have:
+                    continue
+                for m in metrics:
+                    pb, pn = paper_value(d, base, m), paper_value(d, model, m)
+                    rows.append({"backbone": base, "model": model, "dataset": d, "metric": m, "paper backbone": pb,
+                                 "paper model": pn, "paper %": 100 * (pn / pb - 1),
+                                 **paired_improvement(df, d, base, model, m)})
     return pd.DataFrame(rows)
 
 
@@ -289,21 +297,53 @@ def _ci(r) -> str:
     return f"{_pct(r['ours %'])} ({r['ci low %']:+.1f} to {r['ci high %']:+.1f})"
 
 
-def verdict_finding(table: pd.DataFrame, metric: str = "ndcg@10") -> Markdown:
+def _choice(model: str, backbone: str, dataset: str, chosen: pd.DataFrame | None) -> tuple[str, str]:
+    """Which reading of the paper a verdict row is, and how final: ``("literal", "")`` for the model as the paper
+    writes it; for a ``(best)`` row the reading chosen on validation and, while its grid is incomplete,
+    ``"provisional, k of n readings trained"`` (``chosen``: :func:`drlib.readings.best_runs`)."""
+    if not model.endswith(BEST):
+        return "literal", ""
+    c = chosen[(chosen.dataset == dataset) & (chosen.backbone == backbone)] if chosen is not None else None
+    if c is None or c.empty:
+        return "best reading", ""
+    c = c.iloc[0]
+    return c.reading, ("" if c.trained >= c.planned else f"provisional, {c.trained} of {c.planned} readings trained")
+
+
+def _reading(model: str, backbone: str, dataset: str, chosen: pd.DataFrame | None) -> str:
+    """The table's ``reading`` cell: ``literal``, or ``best: <reading>`` with its provisional state in brackets."""
+    what, note = _choice(model, backbone, dataset, chosen)
+    if what == "literal":
+        return what
+    return f"best: {what}" + (f" ({note})" if note else "")
+
+
+def _finding_name(r, chosen: pd.DataFrame | None) -> str:
+    what, note = _choice(r.model, r.backbone, r.dataset, chosen)
+    name = f"{r.model.removesuffix(BEST)} on {_name(r.dataset)}"
+    if what == "literal":
+        return f"{name}, literal"
+    return f"{name}, best reading *{what}*" + (f" ({note})" if note else "")
+
+
+def verdict_finding(table: pd.DataFrame, metric: str = "ndcg@10", chosen: pd.DataFrame | None = None) -> Markdown:
     t = table[(table.metric == metric) & table["paper %"].notna()]
     if t.empty:
         return Markdown(f"**Paper:** no Table 2 numbers for these datasets. **Ours:** {NOT_MEASURED}.")
     m = SHORT[metric]
-    paper = (f"**Paper:** DiffuReason beats its backbone on {m} in {int((t['paper %'] > 0).sum())} of {len(t)} "
-             f"backbone and dataset pairs of Table 2, by {t['paper %'].min():+.1f}% to {t['paper %'].max():+.1f}% "
-             f"(median {t['paper %'].median():+.1f}%).")
+    literal = t[~t.model.str.endswith(BEST)]           # a best-reading row repeats its pair's paper numbers
+    pp = literal["paper %"]
+    paper = (f"**Paper:** DiffuReason beats its backbone on {m} in {int((pp > 0).sum())} of {len(literal)} "
+             f"backbone and dataset pairs of Table 2, by {pp.min():+.1f}% to {pp.max():+.1f}% "
+             f"(median {pp.median():+.1f}%).")
     done = t[t.seeds > 0]
     if done.empty:
-        return Markdown(f"{paper} **Ours:** none of the {len(t)} pairs is measured yet: every DiffuReason run made "
-                        f"before the backbones were fixed is archived and being retrained, so each bar of ours reads "
-                        f"*{NOT_MEASURED}*.")
-    each = "; ".join(f"{r.model} on {_name(r.dataset)} {_ci(r)}" for _, r in done.iterrows())
-    ours = f"**Ours** ({m}, 95% interval over seeds): {each}; {len(t) - len(done)} of {len(t)} pairs not yet measured."
+        return Markdown(f"{paper} **Ours:** none of the {len(literal)} pairs is measured yet: every DiffuReason run "
+                        f"made before the backbones were fixed is archived and being retrained, so each bar of ours "
+                        f"reads *{NOT_MEASURED}*.")
+    each = "; ".join(f"{_finding_name(r, chosen)}: {_ci(r)}" for _, r in done.iterrows())
+    ours = (f"**Ours** ({m}, 95% interval over seeds): {each}; {int((literal.seeds == 0).sum())} of {len(literal)} "
+            f"pairs not yet measured.")
     ci = done[done.seeds > 1]
     if len(ci):
         inside = int(((ci["ci low %"] <= ci["paper %"]) & (ci["paper %"] <= ci["ci high %"])).sum())
@@ -343,17 +383,19 @@ def verdict_figure(table: pd.DataFrame) -> Figure:
         ax.axvline(0, color="k", lw=0.8)
         ax.set(xlabel="DiffuReason over its backbone (%)", title=f"test {SHORT.get(m, m)}")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set(yticks=y, yticklabels=[f"{bb}, {_name(d)}" for mod, bb, d in keys])
+    axes[0].set(yticks=y, yticklabels=[f"{bb}, {_name(d)}" + (", best reading" if mod.endswith(BEST) else "")
+                                       for mod, bb, d in keys])
     axes[0].invert_yaxis()
     axes[0].legend(fontsize=8, loc="lower right")
     return fig
 
 
-def verdict_shown(table: pd.DataFrame) -> pd.DataFrame:
-    """The verdict as the page shows it: one row per (model, dataset), the paper's and our improvement per metric."""
+def verdict_shown(table: pd.DataFrame, chosen: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The verdict as the page shows it: one row per (model, dataset), the paper's and our improvement per metric;
+    ``reading`` says which reading of the paper a row is (:func:`_reading`)."""
     rows = []
     for (mod, bb, d), g in table.groupby(["model", "backbone", "dataset"], sort=False):
-        row = {"backbone": bb, "dataset": _name(d)}
+        row = {"backbone": bb, "dataset": _name(d), "reading": _reading(mod, bb, d, chosen)}
         for _, r in g.iterrows():
             row[f"paper {SHORT[r.metric]}"] = _pct(r["paper %"])
             row[f"ours {SHORT[r.metric]} (95% CI)"] = _ci(r)
@@ -362,12 +404,15 @@ def verdict_shown(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(records: list[dict], metrics=("ndcg@10", "recall@10"), datasets=PAPER_DATASETS) -> Page:
+def verdict(records: list[dict], metrics=("ndcg@10", "recall@10"), datasets=PAPER_DATASETS,
+            chosen: pd.DataFrame | None = None) -> Page:
     """The book's first figure: the paper's relative improvement of each DiffuReason model over its backbone beside
-    ours, for every backbone and dataset of Table 2 (``records``: the main-table runs, any seeds)."""
+    ours, for every backbone and dataset of Table 2 (``records``: the main-table runs, any seeds, and the runs of
+    the reading chosen on validation, labelled ``... (best)``; ``chosen``: that choice, from
+    :func:`drlib.readings.best_runs`)."""
     table = verdict_table(records, metrics, datasets)
-    return Page(verdict_finding(table, metrics[0]), verdict_figure(table),
-                Table(verdict_shown(table), table, "verdict",
+    return Page(verdict_finding(table, metrics[0], chosen), verdict_figure(table),
+                Table(verdict_shown(table, chosen), table, "verdict",
                       "Ours: mean paired difference over the backbone's mean; 95% interval from t over the seeds' "
                       f"paired differences. –: {NOT_MEASURED}."))
 

@@ -68,7 +68,7 @@ def test_verdict_with_measured_pairs_reports_the_interval():
     t = page.table.data
     mine = t[(t.model == "DiffuReason-S") & (t.dataset == "beauty") & (t.metric == "ndcg@10")].iloc[0]
     assert mine.seeds == 3 and mine["ci low %"] < mine["ours %"] < mine["ci high %"]
-    assert f"DiffuReason-S on Beauty {mine['ours %']:+.1f}%" in page.finding.text
+    assert f"DiffuReason-S on Beauty, literal: {mine['ours %']:+.1f}%" in page.finding.text
     assert "11 of 12 pairs not yet measured" in page.finding.text
     assert "Our interval contains the paper's improvement in" in page.finding.text
     shown = page.table.shown

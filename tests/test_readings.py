@@ -17,7 +17,7 @@ import numpy as np
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
-from drlib.readings import (BEST, backbone_records, choose, combination, compared_records, comparison, grid, grid_jobs,
+from drlib.readings import (BEST, backbone_records, best_runs, choose, combination, compared_records, comparison, grid, grid_jobs,
                             grid_records, missing, planned, probe_configs, seed_jobs, stage_probes)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
@@ -397,6 +397,46 @@ def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with
     assert len(page.table.data) == 9 and page.figure.png()[:4] == b"\x89PNG"
     shown = pages.readings_paired_table(comparison(recs, chosen, n_boot=300)).shown
     assert len(shown) == 3 * 2 and set(shown.metric) == {"N@10", "R@10"}
+
+
+def test_the_verdict_sets_the_chosen_reading_beside_the_literal_one(tmp_path):
+    _full_grid(tmp_path)
+    for s in (0, 1, 2):
+        _ranked(tmp_path, "sasrec", s, None, 0)
+        _ranked(tmp_path, "diffureason-s", s, "literal", 2)       # worse than the backbone, better than the
+        _ranked(tmp_path, "diffureason-s", s, "backbone loss on h_L", -3)   # other readings (no combination due)
+    _ranked(tmp_path, "diffureason-s", 1, "local samples", -20)             # seed 1 only: not in the seed-0 grid
+    best, chosen = best_runs(root=tmp_path)
+    assert sorted(r["config"]["seed"] for r in best) == [0, 1, 2]
+    assert {r["label"] for r in best} == {"DiffuReason-S" + BEST}
+    c = chosen.iloc[0]
+    assert (c.backbone, c.reading, c.trained, c.planned) == ("SASRec", "backbone loss on h_L", 8, 8)
+    page = pages.verdict(load_records("main", root=tmp_path) + best, chosen=chosen)
+    t = page.table.data
+    assert list(dict.fromkeys(t.model))[:2] == ["DiffuReason-S", "DiffuReason-S" + BEST]   # right after the literal
+    n10 = t[t.metric == "ndcg@10"].set_index(["model", "dataset"])
+    lit, top = n10.loc[("DiffuReason-S", "beauty")], n10.loc[("DiffuReason-S" + BEST, "beauty")]
+    assert ("DiffuReason-S" + BEST, "sports") not in n10.index                  # no empty rows for the best reading
+    assert lit.seeds == top.seeds == 3 and lit["ours %"] < 0 < top["ours %"]
+    assert top["paper %"] == lit["paper %"]                                    # the same paper numbers
+    text = page.finding.text
+    assert "in 12 of 12 backbone and dataset pairs" in text and "11 of 12 pairs not yet measured" in text
+    assert f"DiffuReason-S on Beauty, best reading *backbone loss on h_L*: {top['ours %']:+.1f}% (" in text
+    assert "provisional" not in text
+    shown = page.table.shown
+    assert list(shown.reading[:2]) == ["literal", "best: backbone loss on h_L"]
+
+
+def test_the_verdict_calls_a_choice_provisional_while_its_grid_is_incomplete(tmp_path):
+    _ranked(tmp_path, "sasrec", 0, None, 0)
+    _ranked(tmp_path, "diffureason-s", 0, "literal", 8)
+    _ranked(tmp_path, "diffureason-s", 0, "align: refinement only", -3)
+    best, chosen = best_runs(root=tmp_path)
+    assert [r["label"] for r in best] == ["DiffuReason-S" + BEST] and chosen.iloc[0].trained == 2
+    page = pages.verdict(load_records("main", root=tmp_path) + best, chosen=chosen)
+    assert "best reading *align: refinement only* (provisional, 2 of 8 readings trained): " in page.finding.text
+    assert "(1 seed)" in page.finding.text
+    assert "best: align: refinement only (provisional, 2 of 8 readings trained)" in list(page.table.shown.reading)
 
 
 def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_still_change(tmp_path):
