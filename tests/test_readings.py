@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from drlib.config import HASH_NEUTRAL, stored_config_hash
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
-from drlib import pages
+from drlib import cli, pages
 from drlib.diffureason.ablations import READINGS, combine, is_reading
 import numpy as np
 
@@ -295,6 +295,20 @@ def _full_grid(tmp, best="backbone loss on h_L"):
     for i, r in enumerate(READINGS):
         _fake(tmp, "diffureason-s", 0, r, 0.050 if r == best else 0.030 if r == "literal" else 0.030 - 0.001 * i)
     return grid(grid_records(0, root=tmp))
+
+
+def test_the_readings_command_says_whether_each_choice_is_final(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.050)
+    assert cli.main(["readings"]) == 0
+    out = capsys.readouterr().out
+    assert "SASRec: align: refinement only (0.0500; provisional: 2 of 8 readings trained)" in out
+    assert "s-a-1-rollout  --model diffureason-s --seed 0 --experiment readings --ablation 'A.1 rollout'" in out
+    _full_grid(tmp_path)
+    assert cli.main(["readings"]) == 0
+    out = capsys.readouterr().out
+    assert "SASRec: backbone loss on h_L (0.0500; final)" in out and "not yet trained, SASRec" not in out
 
 
 def test_readings_combine_into_one_config_with_the_settings_of_each():
