@@ -1124,25 +1124,38 @@ def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None) 
 
 def readings_curves(grid_runs: list[dict], backbone_runs: list[dict]) -> Plot:
     """Validation NDCG@10 per epoch of every reading in the grid (``grid_runs``: :func:`drlib.readings.grid_records`)
-    beside the stand-alone backbone's run on the same seed (``backbone_runs``, dashed): how fast each one learns."""
+    beside the stand-alone backbone's run on the same seed (``backbone_runs``, dashed): how fast each one learns.
+    The literal reading is grey, the best on validation (the choice) thick blue, the others thin; a dot marks each
+    run's best epoch, the one its record keeps."""
     by = {}
     for r in grid_runs:
         by.setdefault(r["config"]["model"], []).append(r)
     if not by:
         return Plot(placeholder_figure("validation NDCG@10 per epoch", "epoch", "validation NDCG@10"))
-    fig, axes = _figure(5.2 * len(by), 3.4, len(by), sharey=True)
+    fig, axes = _figure(5.2 * len(by), 4.2, len(by), sharey=True)
+    others = [f"C{i}" for i in range(1, 10) if i != 7]            # C0 is the choice, C7 is grey like the literal
     for ax, (model, runs) in zip(axes, by.items()):
         bb = BACKBONE_OF.get(model, model)
         for r in (r for r in backbone_runs if r["label"] == bb):
             h = pd.DataFrame(r["history"])
             ax.plot(h["epoch"], h["ndcg@10"], "k--", lw=1.2, label=f"{bb} alone")
-        for r in sorted(runs, key=lambda r: r["label"] != "literal"):
+        best = max(runs, key=lambda r: r["metrics"]["valid"]["ndcg@10"])
+        rest = iter(others * 2)
+        for r in sorted(runs, key=lambda r: (r["label"] != "literal", r is best, r["label"])):
             h = pd.DataFrame(r["history"])
-            ax.plot(h["epoch"], h["ndcg@10"], lw=1.8 if r["label"] == "literal" else 1.0,
-                    color=_GREY if r["label"] == "literal" else None, label=r["label"])
+            if r["label"] == "literal":
+                style = dict(color=_GREY, lw=1.8, zorder=2)
+            elif r is best:
+                style = dict(color=_OURS, lw=2.2, zorder=3)
+            else:
+                style = dict(color=next(rest), lw=0.9, alpha=0.8, zorder=1)
+            label = r["label"] + (" (best on validation)" if r is best and r["label"] != "literal" else "")
+            ax.plot(h["epoch"], h["ndcg@10"], label=label, **style)
+            top = h.loc[h["ndcg@10"].idxmax()]
+            ax.plot(top["epoch"], top["ndcg@10"], "o", ms=3.5, color=style["color"], zorder=4)
         ax.set(xlabel="epoch", title=f"DiffuReason on {bb}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_ylabel("validation NDCG@10")
     return Plot(fig)
 
