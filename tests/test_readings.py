@@ -277,8 +277,12 @@ def test_the_curves_set_every_reading_beside_its_backbone(tmp_path):
     assert [r["label"] for r in alone] == ["SASRec"]
     fig = pages.readings_curves(runs, alone).figure
     (ax,) = fig.axes
-    assert [l.get_label() for l in ax.get_lines()] == ["SASRec alone", "literal", "local samples"]
-    assert list(ax.get_lines()[0].get_ydata()) == [0.01, 0.02, 0.03]
+    curves = [l for l in ax.get_lines() if not l.get_label().startswith("_")]
+    assert [l.get_label() for l in curves] == ["SASRec alone", "literal", "local samples (best on validation)"]
+    assert list(curves[0].get_ydata()) == [0.01, 0.02, 0.03]
+    assert curves[2].get_color() == "C0" and curves[2].get_linewidth() > curves[1].get_linewidth()
+    dots = [l for l in ax.get_lines() if l.get_label().startswith("_")]       # each reading's best epoch
+    assert [(list(d.get_xdata()), list(d.get_ydata())) for d in dots] == [([2], [0.02]), ([2], [0.02])]
 
 
 def test_the_grid_says_which_readings_each_backbone_still_lacks(tmp_path):
