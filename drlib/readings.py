@@ -178,19 +178,26 @@ def compared_records(chosen: pd.DataFrame, main: list[dict], readings: list[dict
     return out
 
 
-def best_runs(datasets=("beauty",), seed: int = 0, root=None) -> tuple[list[dict], pd.DataFrame]:
-    """The runs of the reading chosen on validation (on the grid of ``seed``) for every (dataset, backbone) with a
-    grid, every seed stored, labelled ``DiffuReason-S (best)``; and the choice, one row per (dataset, backbone) with
-    ``reading``, ``planned`` (the readings the grid trains, :func:`planned`) and ``trained`` (those of them stored).
-    While ``trained < planned`` the choice is provisional. No runs when the literal reading is the best (it is the model's own row)."""
-    table = grid([r for r in grid_records(seed, root) if r["config"]["dataset"] in datasets])
+def choose_with_state(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`choose` on ``table`` (:func:`grid`), with ``planned`` (the readings the grid trains, :func:`planned`)
+    and ``trained`` (those of them stored) per (dataset, backbone): while ``trained < planned`` the choice is
+    provisional."""
     chosen = choose(table)
     if chosen.empty:
-        return [], chosen
+        return chosen
     gaps = missing(table, datasets=tuple(sorted(set(chosen.dataset))))
     want = [len(planned(table, MODEL_OF[b], d)) for d, b in zip(chosen.dataset, chosen.backbone)]
-    chosen = chosen.assign(planned=want, trained=[n - len(gaps.get((d, b), ()))
-                                                  for n, d, b in zip(want, chosen.dataset, chosen.backbone)])
+    return chosen.assign(planned=want, trained=[n - len(gaps.get((d, b), ()))
+                                                for n, d, b in zip(want, chosen.dataset, chosen.backbone)])
+
+
+def best_runs(datasets=("beauty",), seed: int = 0, root=None) -> tuple[list[dict], pd.DataFrame]:
+    """The runs of the reading chosen on validation (on the grid of ``seed``) for every (dataset, backbone) with a
+    grid, every seed stored, labelled ``DiffuReason-S (best)``; and the choice (:func:`choose_with_state`). No runs
+    when the literal reading is the best (it is the model's own row)."""
+    chosen = choose_with_state(grid([r for r in grid_records(seed, root) if r["config"]["dataset"] in datasets]))
+    if chosen.empty:
+        return [], chosen
     runs = [r for r in compared_records(chosen, [], load_records(EXPERIMENT, root=root)) if r["label"].endswith(BEST)]
     return runs, chosen
 
