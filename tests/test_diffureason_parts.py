@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from drlib.diffureason.policy import gaussian_log_density, group_advantages, grpo_loss
@@ -87,3 +88,69 @@ def test_reasoner_steps_causality_and_pooling():
     assert c.shape == (2, 16) and torch.allclose(w.sum(-1), torch.ones(2))
     assert torch.allclose(c, tau.mean(1), atol=1e-6)      # zero-initialised query = uniform pooling
     assert LatentReasoner(16, steps=1)(H, pad).shape == (2, 1, 16)
+
+
+def _decoder_reference(rs, H, pad):
+    """The reasoner as nn.TransformerDecoder computes it, the memory projected again at every step."""
+    tokens = [H[:, -1]]
+    for r in range(1, rs.steps):
+        tgt = torch.stack(tokens, 1) + rs.step_emb.weight[:r]
+        causal = torch.triu(torch.ones(r, r, dtype=torch.bool), 1)
+        tokens.append(rs.decoder(tgt, H, tgt_mask=causal, memory_key_padding_mask=pad)[:, -1])
+    return torch.stack(tokens, 1)
+
+
+@pytest.mark.parametrize("d,heads,steps", [(16, 8, 3), (50, 5, 4)])
+def test_reasoner_shares_memory_projections_and_equals_nn_decoder(d, heads, steps):
+    """The written-out decoder (memory keys/values once per layer) gives nn.TransformerDecoder's tokens and
+    gradients, with padded memory, and costs less arithmetic."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from drlib.diffureason import LatentReasoner
+    torch.manual_seed(0)
+    H = torch.randn(3, 9, d, requires_grad=True)
+    pad = torch.zeros(3, 9, dtype=torch.bool)
+    pad[0, :4], pad[2, :8] = True, True
+    for mode, dropout in (("eval", 0.1), ("train", 0.0)):       # training compared without dropout's masks
+        rs = LatentReasoner(d, steps, 2, heads, dropout=dropout).train(mode == "train")
+        new, ref = rs(H, pad), _decoder_reference(rs, H, pad)
+        assert torch.allclose(new, ref, atol=1e-5), (mode, (new - ref).abs().max())
+        params = [H] + list(rs.parameters())
+        g_new = torch.autograd.grad(new.square().sum(), params)
+        g_ref = torch.autograd.grad(ref.square().sum(), params)
+        for a, b in zip(g_new, g_ref):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    counts = []
+    for fn in (rs.forward, lambda H, pad: _decoder_reference(rs, H, pad)):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            fn(H, pad)
+        counts.append(counter.get_total_flops())
+    assert counts[0] < counts[1]
+
+
+def test_reasoner_dropout_acts_in_training_only():
+    from drlib.diffureason import LatentReasoner
+    torch.manual_seed(0)
+    rs = LatentReasoner(16, 3, 2, 8, dropout=0.3)
+    H, pad = torch.randn(2, 5, 16), torch.zeros(2, 5, dtype=torch.bool)
+    assert not torch.allclose(rs.train()(H, pad)[:, 1:], rs(H, pad)[:, 1:])
+    rs.eval()
+    assert torch.equal(rs(H, pad), rs(H, pad))
+
+
+def test_denoiser_condition_once_equals_the_concatenated_layer():
+    """``step(x, t, condition(c))`` is Eq. 16's network on ``[c, LN(x) + t_emb]``, values and gradients."""
+    from drlib.diffureason import Denoiser
+    torch.manual_seed(0)
+    den = Denoiser(16, dropout=0.0)
+    x, c = torch.randn(4, 16, requires_grad=True), torch.randn(4, 16, requires_grad=True)
+    t = torch.full((1,), 5)
+    mu, sigma = den.step(x, t, den.condition(c))
+    h = den.net(torch.cat([c, den.in_norm(x) + den.time(t)], -1))
+    mu_ref, log_sigma = h.chunk(2, -1)
+    sigma_ref = (torch.nn.functional.softplus(log_sigma) + 1e-5).clamp(den.SIGMA_MIN, den.SIGMA_MAX)
+    assert torch.allclose(mu, mu_ref, atol=1e-6) and torch.allclose(sigma, sigma_ref, atol=1e-6)
+    params = [x, c] + list(den.parameters())
+    g = torch.autograd.grad((mu * sigma).sum(), params)
+    g_ref = torch.autograd.grad((mu_ref * sigma_ref).sum(), params)
+    for a, b in zip(g, g_ref):
+        assert torch.allclose(a, b, atol=1e-5)

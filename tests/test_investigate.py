@@ -111,22 +111,33 @@ def test_speed_ab_stores_a_benchmark_record(tmp_results, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["model"] == "rearec-erl"
 
 
-def test_speed_ab_of_diffureason_changes_only_the_reward_screen_and_not_the_loss(tmp_results, capsys):
-    from drlib.investigations.speed_ab import before
+def test_speed_ab_of_diffureason_undoes_only_the_named_speedups_and_not_the_results(tmp_results, capsys):
+    from drlib.investigations.speed_ab import ConcatDenoiser, DecoderReasoner, before
     cfg = config_of(RunSpec("diffureason-s", 0), profile="smoke")
     ds = get_dataset(cfg)
     model = build_for(cfg, ds).train()
-    old = before(model)
+    old = before(model, ["reward-screen"])
     assert old.cfg.reward_screen == 0 and model.cfg.reward_screen > 0
     assert old.cfg == type(old.cfg)(**{**vars(model.cfg), "reward_screen": 0})
+    assert type(old.reasoner) is type(model.reasoner) and type(old.denoiser) is type(model.denoiser)
     x, y = torch.from_numpy(ds.train_inputs[:64]), torch.from_numpy(ds.train_targets[:64])
     losses = []
     for m in (model, old):
         torch.manual_seed(3)
         losses.append(m.compute_loss(x, y)[1])
     assert losses[0] == losses[1] and "reward" in losses[0]               # same rewards, same loss, bit for bit
+    slow = before(model)                                                  # all three undone
+    assert isinstance(slow.reasoner, DecoderReasoner) and isinstance(slow.denoiser, ConcatDenoiser)
+    model.eval(), slow.eval()
+    with torch.no_grad():                                                  # the same scores up to rounding
+        assert torch.allclose(slow.full_scores(x), model.full_scores(x), atol=1e-4)
+    model.train()
     assert investigate("speed-ab", "diffureason-s", "--batches", "1", "--warmup", "1") == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["weights"] == "fresh"
+    assert investigate("speed-ab", "diffureason-s", "--batches", "1", "--warmup", "1", "--inference",
+                       "--undo", "memory-kv") == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["timed"].startswith("test scoring") and out["undone"] == ["memory-kv"]
 
 
 def test_step_time_prints_steps_and_checks_the_cached_decoder(tmp_results, capsys):

@@ -6,6 +6,12 @@ mean ``mu`` and ``log sigma``; ``sigma = softplus(log sigma) + 1e-5`` clamped to
 ``LN`` (``input_norm=True``, our addition, not in the paper) is a LayerNorm on the incoming state. Without it the
 16 chained steps ``x^{t-1} = mu_t(x^t) + ...`` can amplify the state at every step; on Beauty with the MSE taken as
 a mean the chain diverged in the third epoch (L_diff 1e18). With it, each ``mu_t`` is a function of bounded inputs.
+
+The condition ``c`` is the same at all ``T`` steps, so its half of the first layer, ``W_c c + b`` (``[B, 4d]``), is
+computed once per chain (:meth:`Denoiser.condition`) and each step (:meth:`Denoiser.step`) adds ``W_x (LN(x_t) +
+t_emb)``: the first layer's arithmetic per step halves. The parameters are those of the concatenated layer
+(``net.0`` is ``Linear(2d, 4d)``, its first ``d`` input columns read ``c``); the result is the same up to float
+rounding (a test compares it with the concatenation).
 """
 from __future__ import annotations
 
@@ -48,8 +54,18 @@ class Denoiser(nn.Module):
                                  nn.Linear(4 * d, 4 * d), nn.SiLU(), nn.Dropout(dropout),
                                  nn.Linear(4 * d, 2 * d))
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.net(torch.cat([c, self.in_norm(x_t) + self.time(t)], -1))
-        mu, log_sigma = h.chunk(2, -1)
+    def condition(self, c: torch.Tensor) -> torch.Tensor:
+        """``c [B, d]`` -> ``W_c c + b`` ``[B, 4d]``: the condition's part of the first layer, shared by every step."""
+        first = self.net[0]
+        return F.linear(c, first.weight[:, :c.shape[-1]], first.bias)
+
+    def step(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step from ``cond = condition(c)``: ``(x_t [B, d], t [B] or [1], cond [B, 4d])`` -> ``(mu, sigma)``."""
+        first = self.net[0]
+        h = cond + F.linear(self.in_norm(x_t) + self.time(t), first.weight[:, x_t.shape[-1]:])
+        mu, log_sigma = self.net[1:](h).chunk(2, -1)
         sigma = (F.softplus(log_sigma) + 1e-5).clamp(self.SIGMA_MIN, self.SIGMA_MAX)
         return mu, sigma
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.step(x_t, t, self.condition(c))

@@ -187,8 +187,9 @@ class DiffuReason(Recommender):
         x = tau[:, -1]
         if self.training and self.cfg.init_noise > 0:
             x = x + self.cfg.init_noise * torch.randn_like(x)          # Eq. 3 (inference: the noise's mean, 0)
+        cond = self.denoiser.condition(c)                               # c's part of the first layer, once
         for t in self.schedule.timesteps():
-            mu, sigma = self.denoiser(x, torch.full((1,), t, device=inputs.device), c)   # t broadcasts
+            mu, sigma = self.denoiser.step(x, torch.full((1,), t, device=inputs.device), cond)   # t broadcasts
             if self.training and t > 1:
                 k = self.noise_scale[t - 1] if self.cfg.schedule_scales_noise else 1.0
                 x = mu + k * sigma * torch.randn_like(mu)

@@ -5,11 +5,35 @@
 embedding) and whose memory is the backbone's hidden states ``H`` (cross-attention, padding masked):
 the attention of Eq. 1 followed by the decoder's FFN (the MLP of Eq. 1). Attention pooling over
 ``tau_1..tau_R`` gives the condition ``c`` (Eq. 2).
+
+The parameters are those of ``nn.TransformerDecoder`` (pre-norm layers, GELU), so state dicts are unchanged;
+the forward pass is written out here for one reason: the memory ``H`` is the same at every reasoning step, so
+each layer projects it to keys and values once (``[B, heads, L, d/heads]``) and the ``R - 1`` steps share them.
+``nn.TransformerDecoder`` would project ``H`` again at every step: that was ``(R - 1)`` times the memory's
+projections, the largest part of the reasoner's arithmetic. The result is that of ``nn.TransformerDecoder`` up to
+float rounding (a test compares the two, and the speed-ab investigation times both).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``[B, S, d]`` -> ``[B, heads, S, d/heads]``."""
+    B, S, d = x.shape
+    return x.view(B, S, n_heads, d // n_heads).transpose(1, 2)
+
+
+def _attend(attn: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+            ) -> torch.Tensor:
+    """``attn``'s attention from projected heads ``q [B,h,S,e]``, ``k``/``v [B,h,T,e]`` and a boolean ``mask``
+    broadcastable to ``[B,h,S,T]`` (True = may attend) -> ``[B, S, d]`` after ``attn.out_proj``."""
+    p = attn.dropout if attn.training else 0.0
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+    B, h, S, e = o.shape
+    return attn.out_proj(o.transpose(1, 2).reshape(B, S, h * e))
 
 
 class LatentReasoner(nn.Module):
@@ -21,20 +45,47 @@ class LatentReasoner(nn.Module):
             raise ValueError(f"reasoning steps R must be >= 1, got {steps}")
         if d % n_heads:
             raise ValueError(f"latent width {d} must be divisible by the reasoner's {n_heads} heads")
-        self.steps = steps
+        self.steps, self.n_heads = steps, n_heads
         self.step_emb = nn.Embedding(max(steps, 1), d)
         nn.init.normal_(self.step_emb.weight, std=0.02)
         layer = nn.TransformerDecoderLayer(d, n_heads, dim_feedforward=4 * d, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.decoder = nn.TransformerDecoder(layer, n_layers, norm=nn.LayerNorm(d))
 
+    def memory_kv(self, H: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's cross-attention keys and values of the memory ``H [B, L, d]``: ``[B, heads, L, d/heads]``."""
+        d = H.shape[-1]
+        out = []
+        for layer in self.decoder.layers:
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            k, v = F.linear(H, w[d:], b[d:]).chunk(2, -1)
+            out.append((_heads(k, self.n_heads), _heads(v, self.n_heads)))
+        return out
+
+    def decode(self, tgt: torch.Tensor, kv: list[tuple[torch.Tensor, torch.Tensor]], keep: torch.Tensor,
+               ) -> torch.Tensor:
+        """``nn.TransformerDecoder(tgt, H, tgt_mask=causal, memory_key_padding_mask=pad)`` with the memory's keys
+        and values ``kv`` (:meth:`memory_kv`) given. ``tgt [B, r, d]``, ``keep [B, 1, 1, L]`` (True = not padding)."""
+        r, d = tgt.shape[1], tgt.shape[2]
+        causal = torch.ones(r, r, dtype=torch.bool, device=tgt.device).tril()
+        x = tgt
+        for layer, (k, v) in zip(self.decoder.layers, kv):
+            sa, ca = layer.self_attn, layer.multihead_attn
+            q, ks, vs = (_heads(t, self.n_heads) for t in F.linear(layer.norm1(x), sa.in_proj_weight,
+                                                                    sa.in_proj_bias).chunk(3, -1))
+            x = x + layer.dropout1(_attend(sa, q, ks, vs, causal))
+            q = _heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), self.n_heads)
+            x = x + layer.dropout2(_attend(ca, q, k, v, keep))
+            x = x + layer._ff_block(layer.norm3(x))
+        return self.decoder.norm(x)
+
     def forward(self, H: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         tokens = [H[:, -1]]                                          # tau_1 = h_L
-        for r in range(1, self.steps):
-            tgt = torch.stack(tokens, 1) + self.step_emb.weight[:r]   # [B, r, d]
-            causal = torch.triu(torch.ones(r, r, dtype=torch.bool, device=H.device), 1)
-            out = self.decoder(tgt, H, tgt_mask=causal, memory_key_padding_mask=pad)
-            tokens.append(out[:, -1])                                 # tau_{r+1}
+        if self.steps > 1:
+            kv, keep = self.memory_kv(H), ~pad[:, None, None, :]
+            for r in range(1, self.steps):
+                tgt = torch.stack(tokens, 1) + self.step_emb.weight[:r]   # [B, r, d]
+                tokens.append(self.decode(tgt, kv, keep)[:, -1])          # tau_{r+1}
         return torch.stack(tokens, 1)
 
 

@@ -5,15 +5,22 @@
     python -m drlib investigate speed-ab sasrec --threads 2 --out results/benchmarks/speed-ab-sasrec-t2.json
     python -m drlib investigate speed-ab rearec-erl --batches 30 --threads 1
     python -m drlib investigate speed-ab diffureason-s --from-run diffureason-s-beauty-cpu-seed0-3bb9daa8fb --threads 1
+    python -m drlib investigate speed-ab diffureason-s --undo memory-kv condition-once --threads 1
+    python -m drlib investigate speed-ab diffureason-s --undo memory-kv condition-once --inference --threads 1
 
 "before" is the step as it was: the dropout mask from ``torch.rand`` (one mt19937 draw per element) and, for
 SASRec, the last block computing every position although the loss reads only ``h_L``. "after" is the library as
 it is (:class:`drlib.models.layers.Dropout`, :meth:`SASRec.encode_last`). For ReaRec-ERL, "before" also has
 every reasoning pass through every position of the last block and the loss through autograd (per-step
 cross-entropy, pairwise KL by indexing); "after" is :func:`drlib.baselines.rearec.ensemble_ce_kl`. For
-DiffuReason-S and -H, "before" scores every policy sample against the whole catalogue for its reward
-(``reward_screen=0``); "after" screens the samples on a short list first (:func:`drlib.models.rewards.latent_rewards`;
-the rewards are the same). How much the screen saves depends on the weights (it skips the samples that clearly
+DiffuReason-S and -H, "before" undoes the speed-ups named by ``--undo`` (default: all three):
+``reward-screen``: every policy sample scored against the whole catalogue for its reward (``reward_screen=0``;
+"after" screens the samples on a short list first, :func:`drlib.models.rewards.latent_rewards`, the rewards are the
+same); ``memory-kv``: the reasoner through ``nn.TransformerDecoder``, the memory projected to keys and values again
+at every reasoning step (:mod:`drlib.diffureason.reasoner`); ``condition-once``: the denoiser's first layer on the
+concatenation ``[c, LN(x_t) + t_emb]`` at every step (:meth:`drlib.diffureason.Denoiser.condition`).
+``--inference`` times test scoring (``full_scores`` in eval mode, ``eval_batch_size`` test users a batch) instead
+of training steps. How much the screen saves depends on the weights (it skips the samples that clearly
 miss), so ``--from-run RUN_ID`` starts both variants from a finished run's weights (kept in runs/, else the
 committed ones) instead of fresh ones. Both models start from the same weights and run the same epoch-0 batches
 (seed 0, the training loop's length buckets), interleaved A, B, A, B so that a change in machine load hits both; the first --warmup of each (default 5) are not
@@ -33,7 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from ..baselines.rearec import ReaRec
+from ..diffureason.denoiser import Denoiser
 from ..diffureason.module import DiffuReason
+from ..diffureason.reasoner import LatentReasoner
 from ..evaluate import trim_padding
 from ..models.base import NextItemModel
 from ..models.layers import Dropout
@@ -48,6 +57,7 @@ from .common import add_config_args, command_line
 HELP = "a training step with and without the speed-ups, side by side"
 STORES = "--out FILE (results/benchmarks/)"
 MODELS = ("sasrec", "hstu", "rearec-erl", "diffureason-s", "diffureason-h")
+UNDO = ("reward-screen", "memory-kv", "condition-once")         # DiffuReason's speed-ups, in the order they came
 
 
 class RandDropout(torch.nn.Module):
@@ -93,11 +103,40 @@ class AutogradERL(ReaRec):
         return loss, {"loss": loss.item()}
 
 
-def before(model):
-    """A copy of ``model`` with the step as it was before the speed-ups (same weights)."""
+class DecoderReasoner(LatentReasoner):
+    """The reasoner as it was: ``nn.TransformerDecoder`` at every step (the memory projected again each time)."""
+
+    def forward(self, H, pad):
+        tokens = [H[:, -1]]
+        for r in range(1, self.steps):
+            tgt = torch.stack(tokens, 1) + self.step_emb.weight[:r]
+            causal = torch.triu(torch.ones(r, r, dtype=torch.bool, device=H.device), 1)
+            tokens.append(self.decoder(tgt, H, tgt_mask=causal, memory_key_padding_mask=pad)[:, -1])
+        return torch.stack(tokens, 1)
+
+
+class ConcatDenoiser(Denoiser):
+    """The denoiser as it was: the first layer on ``[c, LN(x_t) + t_emb]`` at every step."""
+
+    def condition(self, c):
+        return c
+
+    def step(self, x_t, t, c):
+        mu, log_sigma = self.net(torch.cat([c, self.in_norm(x_t) + self.time(t)], -1)).chunk(2, -1)
+        return mu, (F.softplus(log_sigma) + 1e-5).clamp(self.SIGMA_MIN, self.SIGMA_MAX)
+
+
+def before(model, undo=UNDO):
+    """A copy of ``model`` with the step as it was before the speed-ups (same weights); for DiffuReason only the
+    speed-ups named in ``undo`` (a subset of :data:`UNDO`) are undone."""
     old = copy.deepcopy(model)
-    if isinstance(old, DiffuReason):                        # its backbone keeps today's step: only the rewards
-        old.cfg = dataclasses.replace(old.cfg, reward_screen=0)
+    if isinstance(old, DiffuReason):                        # its backbone keeps today's step
+        if "reward-screen" in undo:
+            old.cfg = dataclasses.replace(old.cfg, reward_screen=0)
+        if "memory-kv" in undo:
+            old.reasoner.__class__ = DecoderReasoner        # same parameters, the old forward
+        if "condition-once" in undo and old.cfg.use_diffusion:
+            old.denoiser.__class__ = ConcatDenoiser
         return old
     for name, mod in list(old.named_modules()):
         for child_name, child in list(mod.named_children()):
@@ -121,6 +160,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: print only)")
     p.add_argument("--from-run", default=None, metavar="RUN_ID",
                    help="start both variants from this finished run's weights (default: fresh weights, seed 0)")
+    p.add_argument("--undo", nargs="+", choices=UNDO, default=list(UNDO),
+                   help="DiffuReason: the speed-ups the 'before' variant undoes (default: all of "
+                        + ", ".join(UNDO) + ")")
+    p.add_argument("--inference", action="store_true",
+                   help="time test scoring (full_scores, eval mode) instead of training steps")
     add_config_args(p, threads=1, overrides=False)
 
 
@@ -136,7 +180,23 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     ds = get_dataset(cfg)
     if not args.from_run:
         after = build_for(cfg, ds).train()
-    variants = {"before": before(after).train(), "after": after}
+    variants = {"before": before(after, args.undo).train(), "after": after}
+    times = _time_inference(variants, ds, cfg, args) if args.inference else _time_training(variants, ds, cfg, args)
+    ms = {k: sum(v) / len(v) for k, v in times.items()}
+    out = {"model": args.model, "dataset": cfg.data.dataset, "threads": args.threads,
+           "weights": source if not args.from_run else f"{source} weights of {args.from_run}",
+           "batches": len(times["after"]), "ms_per_batch": ms, "speedup": ms["before"] / ms["after"],
+           "timed": "test scoring (full_scores)" if args.inference else "training steps"}
+    if isinstance(after, DiffuReason):
+        out["undone"] = list(args.undo)
+    print(json.dumps(out))
+    if args.out:
+        write_record(args.out, out, command=command_line(argv))
+    return 0
+
+
+def _time_training(variants, ds, cfg, args) -> dict[str, list[float]]:
+    """Milliseconds of each variant's training steps (loss, backward, Adam) on the same epoch-0 batches."""
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.train.lr) for k, m in variants.items()}
     lengths = (ds.train_inputs != 0).sum(1)
     batches = epoch_batches(lengths, cfg.train.batch_size, torch.Generator().manual_seed(0),
@@ -155,11 +215,24 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             opts[k].step()
             if i >= args.warmup:
                 times[k].append(1000 * (time.perf_counter() - t0))
-    ms = {k: sum(v) / len(v) for k, v in times.items()}
-    out = {"model": args.model, "dataset": cfg.data.dataset, "threads": args.threads,
-           "weights": source if not args.from_run else f"{source} weights of {args.from_run}",
-           "batches": len(times["after"]), "ms_per_batch": ms, "speedup": ms["before"] / ms["after"]}
-    print(json.dumps(out))
-    if args.out:
-        write_record(args.out, out, command=command_line(argv))
-    return 0
+    return times
+
+
+@torch.no_grad()
+def _time_inference(variants, ds, cfg, args) -> dict[str, list[float]]:
+    """Milliseconds of each variant's ``full_scores`` on the same batches of test users (eval mode)."""
+    n = cfg.train.eval_batch_size
+    starts = list(range(0, len(ds.test.inputs), n))[:args.batches + args.warmup]
+    if len(starts) <= args.warmup:
+        raise ValueError(f"the test split has {len(starts)} batches: fewer than --warmup {args.warmup} plus one")
+    for m in variants.values():
+        m.eval()
+    times = {k: [] for k in variants}
+    for i, s in enumerate(starts):
+        x = trim_padding(torch.from_numpy(ds.test.inputs[s:s + n]))
+        for k, m in variants.items():
+            t0 = time.perf_counter()
+            m.full_scores(x)
+            if i >= args.warmup:
+                times[k].append(1000 * (time.perf_counter() - t0))
+    return times
