@@ -126,8 +126,11 @@ def test_speed_ab_of_diffureason_undoes_only_the_named_speedups_and_not_the_resu
         torch.manual_seed(3)
         losses.append(m.compute_loss(x, y)[1])
     assert losses[0] == losses[1] and "reward" in losses[0]               # same rewards, same loss, bit for bit
-    slow = before(model)                                                  # all three undone
+    slow = before(model)                                                  # all four undone
     assert isinstance(slow.reasoner, DecoderReasoner) and isinstance(slow.denoiser, ConcatDenoiser)
+    assert isinstance(slow.denoiser.net[2], torch.nn.Dropout) and isinstance(slow.reasoner.attn_dropout,
+                                                                             torch.nn.Dropout)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
     model.eval(), slow.eval()
     with torch.no_grad():                                                  # the same scores up to rounding
         assert torch.allclose(slow.full_scores(x), model.full_scores(x), atol=1e-4)

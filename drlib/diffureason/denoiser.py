@@ -11,7 +11,8 @@ The condition ``c`` is the same at all ``T`` steps, so its half of the first lay
 computed once per chain (:meth:`Denoiser.condition`) and each step (:meth:`Denoiser.step`) adds ``W_x (LN(x_t) +
 t_emb)``: the first layer's arithmetic per step halves. The parameters are those of the concatenated layer
 (``net.0`` is ``Linear(2d, 4d)``, its first ``d`` input columns read ``c``); the result is the same up to float
-rounding (a test compares it with the concatenation).
+rounding (a test compares it with the concatenation). Its dropout is :class:`drlib.models.layers.Dropout` (the
+backbones' cheap masks; ``nn.Dropout``'s keep probability).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..models.layers import Dropout
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -50,8 +53,8 @@ class Denoiser(nn.Module):
         super().__init__()
         self.time = SinusoidalTimeEmbedding(d)
         self.in_norm = nn.LayerNorm(d) if input_norm else nn.Identity()
-        self.net = nn.Sequential(nn.Linear(2 * d, 4 * d), nn.SiLU(), nn.Dropout(dropout),
-                                 nn.Linear(4 * d, 4 * d), nn.SiLU(), nn.Dropout(dropout),
+        self.net = nn.Sequential(nn.Linear(2 * d, 4 * d), nn.SiLU(), Dropout(dropout),
+                                 nn.Linear(4 * d, 4 * d), nn.SiLU(), Dropout(dropout),
                                  nn.Linear(4 * d, 2 * d))
 
     def condition(self, c: torch.Tensor) -> torch.Tensor:

@@ -12,12 +12,21 @@ each layer projects it to keys and values once (``[B, heads, L, d/heads]``) and 
 ``nn.TransformerDecoder`` would project ``H`` again at every step: that was ``(R - 1)`` times the memory's
 projections, the largest part of the reasoner's arithmetic. The result is that of ``nn.TransformerDecoder`` up to
 float rounding (a test compares the two, and the speed-ab investigation times both).
+
+Dropout (on the attention weights, after each sub-layer, inside the FFN) is :class:`drlib.models.layers.Dropout`,
+as in the backbones: the same keep probability as ``nn.Dropout`` with masks that cost a quarter of the random
+draws. With dropout on, a step therefore draws other masks than ``nn.TransformerDecoder`` would: the same
+distribution, not the same numbers.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..models.layers import Dropout
 
 
 def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -27,11 +36,13 @@ def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 
 def _attend(attn: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-            ) -> torch.Tensor:
+            drop: nn.Module) -> torch.Tensor:
     """``attn``'s attention from projected heads ``q [B,h,S,e]``, ``k``/``v [B,h,T,e]`` and a boolean ``mask``
-    broadcastable to ``[B,h,S,T]`` (True = may attend) -> ``[B, S, d]`` after ``attn.out_proj``."""
-    p = attn.dropout if attn.training else 0.0
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+    broadcastable to ``[B,h,S,T]`` (True = may attend; every query keeps at least one key), the attention
+    weights through ``drop`` -> ``[B, S, d]`` after ``attn.out_proj``."""
+    scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    w = drop(torch.softmax(scores.masked_fill(~mask, float("-inf")), -1))
+    o = w @ v
     B, h, S, e = o.shape
     return attn.out_proj(o.transpose(1, 2).reshape(B, S, h * e))
 
@@ -51,6 +62,10 @@ class LatentReasoner(nn.Module):
         layer = nn.TransformerDecoderLayer(d, n_heads, dim_feedforward=4 * d, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.decoder = nn.TransformerDecoder(layer, n_layers, norm=nn.LayerNorm(d))
+        for layer in self.decoder.layers:                  # no parameters: the state dict is nn.TransformerDecoder's
+            for name in ("dropout", "dropout1", "dropout2", "dropout3"):
+                setattr(layer, name, Dropout(dropout))
+        self.attn_dropout = Dropout(dropout)               # on the attention weights (nn.MultiheadAttention's)
 
     def memory_kv(self, H: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each layer's cross-attention keys and values of the memory ``H [B, L, d]``: ``[B, heads, L, d/heads]``."""
@@ -73,9 +88,9 @@ class LatentReasoner(nn.Module):
             sa, ca = layer.self_attn, layer.multihead_attn
             q, ks, vs = (_heads(t, self.n_heads) for t in F.linear(layer.norm1(x), sa.in_proj_weight,
                                                                     sa.in_proj_bias).chunk(3, -1))
-            x = x + layer.dropout1(_attend(sa, q, ks, vs, causal))
+            x = x + layer.dropout1(_attend(sa, q, ks, vs, causal, self.attn_dropout))
             q = _heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), self.n_heads)
-            x = x + layer.dropout2(_attend(ca, q, k, v, keep))
+            x = x + layer.dropout2(_attend(ca, q, k, v, keep, self.attn_dropout))
             x = x + layer._ff_block(layer.norm3(x))
         return self.decoder.norm(x)
 

@@ -18,7 +18,9 @@ DiffuReason-S and -H, "before" undoes the speed-ups named by ``--undo`` (default
 "after" screens the samples on a short list first, :func:`drlib.models.rewards.latent_rewards`, the rewards are the
 same); ``memory-kv``: the reasoner through ``nn.TransformerDecoder``, the memory projected to keys and values again
 at every reasoning step (:mod:`drlib.diffureason.reasoner`); ``condition-once``: the denoiser's first layer on the
-concatenation ``[c, LN(x_t) + t_emb]`` at every step (:meth:`drlib.diffureason.Denoiser.condition`).
+concatenation ``[c, LN(x_t) + t_emb]`` at every step (:meth:`drlib.diffureason.Denoiser.condition`);
+``dropout``: the reasoner's and the denoiser's dropout through ``nn.Dropout`` (``bernoulli_``, one draw per
+element) instead of :class:`drlib.models.layers.Dropout` (other random masks, the same keep probability).
 ``--inference`` times test scoring (``full_scores`` in eval mode, ``eval_batch_size`` test users a batch) instead
 of training steps. How much the screen saves depends on the weights (it skips the samples that clearly
 miss), so ``--from-run RUN_ID`` starts both variants from a finished run's weights (kept in runs/, else the
@@ -57,7 +59,7 @@ from .common import add_config_args, command_line
 HELP = "a training step with and without the speed-ups, side by side"
 STORES = "--out FILE (results/benchmarks/)"
 MODELS = ("sasrec", "hstu", "rearec-erl", "diffureason-s", "diffureason-h")
-UNDO = ("reward-screen", "memory-kv", "condition-once")         # DiffuReason's speed-ups, in the order they came
+UNDO = ("reward-screen", "memory-kv", "condition-once", "dropout")         # DiffuReason's speed-ups, in the order they came
 
 
 class RandDropout(torch.nn.Module):
@@ -137,11 +139,11 @@ def before(model, undo=UNDO):
             old.reasoner.__class__ = DecoderReasoner        # same parameters, the old forward
         if "condition-once" in undo and old.cfg.use_diffusion:
             old.denoiser.__class__ = ConcatDenoiser
+        if "dropout" in undo:
+            for part in (old.reasoner, old.denoiser if old.cfg.use_diffusion else old.sigma_head):
+                _swap_dropout(part, lambda p: torch.nn.Dropout(p))
         return old
-    for name, mod in list(old.named_modules()):
-        for child_name, child in list(mod.named_children()):
-            if isinstance(child, Dropout):
-                setattr(mod, child_name, RandDropout(child.p))
+    _swap_dropout(old, RandDropout)
     if isinstance(old, NextItemModel):
         old = FullEncode(old.backbone)
     if isinstance(old, ReaRec):
@@ -149,6 +151,14 @@ def before(model, undo=UNDO):
         slow.load_state_dict(old.state_dict())
         old = slow
     return old
+
+
+def _swap_dropout(module: torch.nn.Module, make) -> None:
+    """Replace every :class:`drlib.models.layers.Dropout` under ``module`` by ``make(p)``."""
+    for mod in list(module.modules()):
+        for child_name, child in list(mod.named_children()):
+            if isinstance(child, Dropout):
+                setattr(mod, child_name, make(child.p))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
