@@ -1271,6 +1271,96 @@ def readings_probes_figure(data: pd.DataFrame) -> Figure:
     return fig
 
 
+def readings_stages(probes: list[dict], dataset: str = "beauty") -> Page:
+    """The rest of Sec. 4.6 for the literal and the chosen reading (seed 0): how alike the stages' latents are
+    (mean cosine similarity, Fig. 4's heatmap) and the last stage against the stand-alone backbone per user group
+    (history length) and item group (target popularity), Fig. 5 / 7. ``probes``: :func:`drlib.readings.stage_probes`."""
+    here = [p for p in probes if p["config"]["dataset"] == dataset]
+    by_label = {p["label"]: p for p in here}
+    groups = groups_frame(here)
+    rows, parts, pairs = [], [], []
+    for b, model in MODEL_OF.items():
+        lit = literal_label(model)
+        for lab, short in ((lit, "literal"), (lit + BEST, "best")):
+            p = by_label.get(lab)
+            if p is None:
+                continue
+            pairs.append((b, short, p))
+            sim = np.array(p["similarity"])
+            note = f"{lab}: the diffusion output's cosine with step 1 is {sim[0, -1]:.2f}"
+            if len(sim) > 3:                                   # R >= 3 thinking tokens: how alike are tau_2..tau_R
+                note += f", between thinking tokens 2 and {len(sim) - 1} {sim[1, -2]:.2f}"
+            if b in by_label and len(groups):
+                g = groups[groups.label.isin([b, lab])].pivot_table(index=["grouping", "group"], columns="label",
+                                                                     values="ndcg@10").dropna()
+                if len(g):
+                    change = 100 * (g[lab] / g[b] - 1)
+                    rows += [{"backbone": b, "reading": short, "grouping": k[0], "group": k[1], "alone": g.loc[k, b],
+                              "model": g.loc[k, lab], "change %": change[k]} for k in g.index]
+                    note += (f"; against {b} alone better in {int((change > 0).sum())} of {len(change)} groups, from "
+                             f"{change.min():+.1f}% ({change.idxmin()[1]}) to {change.max():+.1f}% "
+                             f"({change.idxmax()[1]})")
+            parts.append(note)
+    text = f"**Paper:** {PAPER_CLAIMS['trajectories']}; {PAPER_CLAIMS['groups']}. "
+    data = pd.DataFrame(rows, columns=["backbone", "reading", "grouping", "group", "alone", "model", "change %"])
+    caption = ("Test N@10 of the last stage against the backbone alone, per group; UG: users by history length (UG-0 "
+               "shortest), IG: items by target popularity (IG-0 rarest); results/probes/.")
+    if not pairs:
+        text += f"**Ours:** {NOT_MEASURED}."
+        fig = placeholder_figure("stage similarity and user / item groups", "group", "change %")
+    else:
+        text += f"**Ours** ({_name(dataset)}, seed 0, test users, N@10 of the last stage): {'; '.join(parts)}."
+        fig = readings_stages_figure(pairs, data)
+    if not len(data):
+        shown = pd.DataFrame({"backbone": ["–"], "group": ["–"], "alone N@10": ["–"], "literal: change": ["–"],
+                              "best: change": ["–"]})
+        return Page(Markdown(text), fig, Table(shown, data, f"readings_groups_{dataset}", caption))
+    wide = data.pivot_table(index=["backbone", "group"], columns="reading", values="change %", sort=False)
+    shown = pd.DataFrame({"backbone": [k[0] for k in wide.index], "group": [k[1] for k in wide.index],
+                          "alone N@10": [_num(data[(data.backbone == k[0]) & (data.group == k[1])].alone.iloc[0])
+                                         for k in wide.index],
+                          **{f"{c}: change": wide[c].map(lambda v: _pct(v, 1)).to_numpy() for c in wide.columns}})
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_groups_{dataset}", caption))
+
+
+def readings_stages_figure(pairs: list[tuple[str, str, dict]], data: pd.DataFrame) -> Figure:
+    """One row per backbone: the stage-similarity heatmap of the literal and the chosen reading, then the change
+    over the backbone per user and item group for both."""
+    backbones = list(dict.fromkeys(b for b, _, _ in pairs))
+    fig = Figure(figsize=(9.5, 3.1 * len(backbones)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(backbones), 3, squeeze=False, gridspec_kw={"width_ratios": [1, 1, 1.25]})
+    for row, b in zip(axes, backbones):
+        for ax, short in zip(row[:2], ("literal", "best")):
+            p = next((q for bb, s, q in pairs if bb == b and s == short), None)
+            if p is None:
+                ax.set_axis_off()
+                continue
+            sim = np.array(p["similarity"])
+            names = [n.replace("step ", "s").replace("diffusion", "diff.") for n in p["stages"]]
+            ax.imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
+            for i in range(len(names)):
+                for j in range(len(names)):
+                    ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color="w" if sim[i, j] < 0.6 else "k")
+            ax.set(xticks=range(len(names)), xticklabels=names, yticks=range(len(names)), yticklabels=names,
+                   title=f"{p['label']}: cosine", xlabel="stage (s = thinking token)")
+        ax = row[2]
+        d = data[data.backbone == b]
+        groups = list(dict.fromkeys(d.group))
+        x = np.arange(len(groups))
+        for off, short, color in ((-0.2, "literal", _GREY), (0.2, "best", _OURS)):
+            v = d[d.reading == short].set_index("group")["change %"].reindex(groups)
+            if v.notna().any():
+                ax.bar(x + off, v, 0.4, color=color, label="literal" if short == "literal" else "best reading")
+        ax.axhline(0, color="k", lw=0.7)
+        ax.set(xticks=x, xticklabels=groups, ylabel="test N@10 change (%)", title=f"against {b} alone, per group")
+        ax.tick_params(axis="x", labelsize=8, rotation=45)
+        ax.grid(axis="y", alpha=0.3)
+        if len(d):
+            ax.legend(fontsize=8)
+    return fig
+
+
 def readings_seeds_figure(records: list[dict], metric: str = "ndcg@10") -> Figure:
     """Per backbone: every seed's test ``metric`` (dots) and their mean (bar) for the backbone, the literal and the
     chosen reading."""

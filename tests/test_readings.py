@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from drlib.config import HASH_NEUTRAL, stored_config_hash
 from drlib.diffureason.module import DiffuReason, DiffuReasonSettings
 from drlib.models import SASRec, SASRecConfig
+from drlib.models.layers import Dropout
 from drlib import cli, pages
 from drlib.diffureason.ablations import READINGS, combine, is_reading
 import numpy as np
@@ -183,10 +184,8 @@ def test_backbone_weight_adds_the_backbones_own_cross_entropy_on_h_L():
 def test_no_initial_noise_makes_training_start_where_inference_starts():
     m = _model(dropout=0.0, denoiser_dropout=0.0, diffusion_steps=1, init_noise=0.0)
     for mod in m.reasoner.modules():                       # the reasoner's own dropout (0.1) off as well
-        if isinstance(mod, torch.nn.Dropout):
+        if isinstance(mod, (torch.nn.Dropout, Dropout)):
             mod.p = 0.0
-        if isinstance(mod, torch.nn.MultiheadAttention):
-            mod.dropout = 0.0
     train_mu = m.train().trajectory(X)["mu"]
     torch.testing.assert_close(train_mu, m.eval().trajectory(X)["mu"])
     m.cfg = dataclasses.replace(m.cfg, init_noise=1.0)
@@ -473,10 +472,15 @@ def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_sti
     assert "on seeds 0,1" in str(page.finding)
 
 
-def _probe(tmp, cfg, stages, medians, ndcg):
+def _probe(tmp, cfg, stages, medians, ndcg, similarity=None, groups=None):
     body = {"stages": stages, "median_rank": dict(zip(stages, medians)),
             "stage_metrics": {s: {"recall@5": 2 * v, "ndcg@5": v, "recall@10": 3 * v, "ndcg@10": v}
                               for s, v in zip(stages, ndcg)}}
+    if similarity is not None:
+        body["similarity"] = similarity
+    if groups is not None:                        # {group: N@10 of the last stage}
+        body["groups"] = [{"grouping": "user" if g.startswith("UG") else "item", "group": g, "stage": stages[-1],
+                           "n": 10, "ndcg@10": v} for g, v in groups.items()]
     write_record(tmp / "probes" / f"{cfg.run_id}.json", body, command="test", cfg=cfg, experiment="probes")
 
 
@@ -504,6 +508,31 @@ def test_the_probes_of_the_literal_and_the_chosen_reading_are_set_beside_the_bac
     assert list(ax.get_lines()[1].get_ydata()) == [900, 950, 990, 800]
     assert len(page.table.shown) == 1 + 4 + 4
     assert "not yet measured" in str(pages.readings_probes([], []).finding)
+
+
+def test_the_stage_similarity_and_the_groups_of_both_readings_are_set_against_the_backbone(tmp_path):
+    t = _full_grid(tmp_path)
+    cfgs = dict(probe_configs(choose(t)))
+    steps = ["step 1", "step 2", "step 3", "diffusion"]
+    sim = lambda a, b: [[1, a, a, b], [a, 1, 0.99, 0.1], [a, 0.99, 1, 0.1], [b, 0.1, 0.1, 1]]   # noqa: E731
+    _probe(tmp_path, cfgs["SASRec"], ["final"], [1200], [0.055], groups={"UG-0": 0.04, "IG-0": 0.02})
+    _probe(tmp_path, cfgs["DiffuReason-S"], steps, [3000, 6500, 6600, 1300], [0.005, 0.001, 0.001, 0.029],
+           similarity=sim(0.5, 0.4), groups={"UG-0": 0.02, "IG-0": 0.01})
+    _probe(tmp_path, cfgs["DiffuReason-S (best)"], steps, [900, 950, 990, 800], [0.05, 0.05, 0.05, 0.06],
+           similarity=sim(0.2, 0.9), groups={"UG-0": 0.05, "IG-0": 0.018})
+    found, _ = stage_probes(choose(t), results_root=tmp_path)
+    page = pages.readings_stages(found)
+    text = str(page.finding)
+    assert "DiffuReason-S: the diffusion output's cosine with step 1 is 0.40, between thinking tokens 2 and 3 0.99" \
+        in text
+    assert "against SASRec alone better in 0 of 2 groups, from -50.0% (IG-0) to -50.0% (IG-0)" in text
+    assert "DiffuReason-S (best): the diffusion output's cosine with step 1 is 0.90" in text
+    assert "better in 1 of 2 groups, from -10.0% (IG-0) to +25.0% (UG-0)" in text
+    shown = page.table.shown
+    assert list(shown.columns) == ["backbone", "group", "alone N@10", "literal: change", "best: change"]
+    assert shown.set_index("group").loc["UG-0", "best: change"] == "+25.0%"
+    assert len(page.figure.figure.axes) >= 3                  # two heatmaps and the groups' bars
+    assert "not yet measured" in str(pages.readings_stages([]).finding)
 
 
 def test_a_readings_run_is_found_by_its_id_past_its_probe_record(tmp_path):
