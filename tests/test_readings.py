@@ -254,10 +254,10 @@ def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
     page = pages.readings(t, choose(t))
     text = str(page.finding)
     assert "*align: refinement only*" in text and "+50.0% over the literal reading" in text
-    assert "2 of 8 readings stored" in text
+    assert f"2 of {len(READINGS)} readings stored" in text
     _fake(tmp_path, "diffureason-h", 0, "literal", 0.040)
     t = grid(grid_records(0, root=tmp_path))
-    assert "on HSTU, 1 of 7 readings stored" in str(pages.readings(t, choose(t)).finding)   # no A.1 rollout on HSTU
+    assert f"on HSTU, 1 of {len(READINGS) - 1} readings stored" in str(pages.readings(t, choose(t)).finding)  # no A.1
     assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
     page = pages.readings(t, choose(t), backbones={"SASRec": 0.0600})
     assert "SASRec alone 0.0600, -25.0%" in str(page.finding)
@@ -306,7 +306,7 @@ def test_the_readings_command_says_whether_each_choice_is_final(tmp_path, monkey
     _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.050)
     assert cli.main(["readings"]) == 0
     out = capsys.readouterr().out
-    assert "SASRec: align: refinement only (0.0500; provisional: 2 of 8 readings trained)" in out
+    assert f"SASRec: align: refinement only (0.0500; provisional: 2 of {len(READINGS)} readings trained)" in out
     assert "s-a-1-rollout  --model diffureason-s --seed 0 --experiment readings --ablation 'A.1 rollout'" in out
     _full_grid(tmp_path)
     assert cli.main(["readings"]) == 0
@@ -354,7 +354,8 @@ def test_the_readings_that_beat_the_literal_one_are_tried_together_before_the_ch
     assert not missing(t, ["diffureason-s"]) and choose(t).reading.iloc[0] == combo
     assert "init_noise=0.0" in t.settings.iloc[0] and "sample_scale=0.1" in t.settings.iloc[0]
     assert seed_jobs(choose(t), t)[-1].endswith(f"--ablation '{combo}'")
-    assert "9 of 9 readings stored" in str(pages.readings(t, choose(t)).finding)
+    n = len(READINGS) + 1                                                # and the combination
+    assert f"{n} of {n} readings stored" in str(pages.readings(t, choose(t)).finding)
 
 
 def test_one_improving_reading_is_not_combined(tmp_path):
@@ -427,7 +428,7 @@ def test_the_verdict_sets_the_chosen_reading_beside_the_literal_one(tmp_path):
     assert sorted(r["config"]["seed"] for r in best) == [0, 1, 2]
     assert {r["label"] for r in best} == {"DiffuReason-S" + BEST}
     c = chosen.iloc[0]
-    assert (c.backbone, c.reading, c.trained, c.planned) == ("SASRec", "backbone loss on h_L", 8, 8)
+    assert (c.backbone, c.reading, c.trained, c.planned) == ("SASRec", "backbone loss on h_L", len(READINGS), len(READINGS))
     page = pages.verdict(load_records("main", root=tmp_path) + best, chosen=chosen)
     t = page.table.data
     assert list(dict.fromkeys(t.model))[:2] == ["DiffuReason-S", "DiffuReason-S" + BEST]   # right after the literal
@@ -451,9 +452,11 @@ def test_the_verdict_calls_a_choice_provisional_while_its_grid_is_incomplete(tmp
     best, chosen = best_runs(root=tmp_path)
     assert [r["label"] for r in best] == ["DiffuReason-S" + BEST] and chosen.iloc[0].trained == 2
     page = pages.verdict(load_records("main", root=tmp_path) + best, chosen=chosen)
-    assert "best reading *align: refinement only* (provisional, 2 of 8 readings trained): " in page.finding.text
+    assert (f"best reading *align: refinement only* (provisional, 2 of {len(READINGS)} readings trained): "
+            in page.finding.text)
     assert "(1 seed)" in page.finding.text
-    assert "best: align: refinement only (provisional, 2 of 8 readings trained)" in list(page.table.shown.reading)
+    assert (f"best: align: refinement only (provisional, 2 of {len(READINGS)} readings trained)"
+            in list(page.table.shown.reading))
 
 
 def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_still_change(tmp_path):
@@ -466,7 +469,7 @@ def test_the_seed_page_says_when_nothing_is_measured_and_when_the_choice_can_sti
     t = grid(grid_records(0, root=tmp_path))
     recs = compared_records(choose(t), load_records("main", root=tmp_path), [])
     page = pages.readings_seeds(recs, choose(t), comparison(recs, choose(t), n_boot=100), gaps=missing(t))
-    assert "The grid is not complete (SASRec lacks 7 of its readings" in str(page.finding)
+    assert f"The grid is not complete (SASRec lacks {len(READINGS) - 1} of its readings" in str(page.finding)
     assert {r["label"] for r in recs} == {"SASRec", "DiffuReason-S"}          # the literal reading is the best: no copy
     assert "on SASRec the best reading on validation is the literal one" in str(page.finding)
     assert "on seeds 0,1" in str(page.finding)

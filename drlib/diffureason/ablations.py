@@ -39,6 +39,9 @@ READINGS: dict[str, dict[str, object]] = {
     "local samples": {"sample_scale": 0.1},
     # Sec. 4.2 and A.1 say "Hit Rate" as the reward where Eq. 9 says Hit@1: Hit@10, the rate the tables report
     "reward: Hit@10": {"reward": "hit@10"},
+    # Eq. 7 as written, a squared norm (a sum over d; our default averages), and C.1.2's denoiser input
+    # [c, x_t + t_emb] without the LayerNorm we add (which the mean needed, not the sum)
+    "L_diff: squared norm, no LN": {"diff_reduction": "sum", "denoiser_input_norm": False},
 }
 
 # Readings that need a backbone reading extra input tokens (SASRec)
