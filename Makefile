@@ -10,9 +10,9 @@ STAMP  := $(VENV)/.drlib-installed
 
 .PHONY: install book notebooks test test-fast clean-book browser
 
-WIDGETS := book/_widgets/embed-amd.js
+WIDGETS := book/_widgets/embed-amd.js book/_widgets/mathjax/tex-mml-chtml.js
 
-# Offline widget scripts from the npm registry (pinned, sha256-checked); not tracked in git.
+# Offline widget scripts and MathJax from the npm registry (pinned, sha256-checked); not tracked in git.
 $(WIDGETS):
 	bash tools/fetch_widget_js.sh
 

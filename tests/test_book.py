@@ -195,6 +195,32 @@ def test_explorer_page_embeds_widget_state_and_loads_local_scripts_only(built_bo
     assert not [s for s in _script_srcs(intro) if "require" in s or "embed-amd" in s]
 
 
+def test_equations_load_mathjax_locally_and_render_offline_in_chromium(built_book, tmp_path):
+    """No page loads MathJax (or any script) from a CDN; the method page's equations typeset with the network off."""
+    root, out = built_book
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    html = root / "_build" / "html"
+    for name in ("intro.html", "method.html", "reproduction_notes.html", "generated/00_verdict.html"):
+        srcs = _script_srcs((html / name).read_text())
+        assert not [s for s in srcs if re.match(r"(https?:)?//", s)], (name, srcs)
+    for name in ("method.html", "reproduction_notes.html"):                 # pages with equations load MathJax
+        srcs = _script_srcs((html / name).read_text())
+        assert any(s.split("?")[0].endswith("_static/mathjax/tex-mml-chtml.js") for s in srcs), (name, srcs)
+    fonts = html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").exists() and len(list(fonts.glob("*.woff"))) > 10
+    chrome = _chromium()
+    if chrome is None:
+        pytest.skip("no chromium binary on PATH (`make test` installs Debian's chromium when apt-get is available)")
+    res = subprocess.run(_chrome_cmd(chrome, tmp_path / "profile", (html / "method.html").as_uri(), 20000),
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0 and "</html>" in res.stdout, res.stderr[-3000:]
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(res.stdout, "html.parser")
+    typeset = soup.select("mjx-container")
+    assert len(typeset) > 10, "MathJax did not typeset the method page offline: " + res.stderr[-2000:]
+    assert not soup.select("mjx-merror"), [e.get_text() for e in soup.select("mjx-merror")][:5]
+
+
 def test_explorer_widgets_render_offline_in_chromium(built_book, tmp_path):
     root, out = built_book
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
