@@ -1286,10 +1286,12 @@ def readings_stages(probes: list[dict], dataset: str = "beauty") -> Page:
             if p is None:
                 continue
             pairs.append((b, short, p))
-            sim = np.array(p["similarity"])
-            note = f"{lab}: the diffusion output's cosine with step 1 is {sim[0, -1]:.2f}"
-            if len(sim) > 3:                                   # R >= 3 thinking tokens: how alike are tau_2..tau_R
-                note += f", between thinking tokens 2 and {len(sim) - 1} {sim[1, -2]:.2f}"
+            sim, stages = np.array(p["similarity"]), p["stages"]
+            R, last = sum(st.startswith("step") for st in stages), stages[-1]
+            note = f"{lab}: the {'diffusion' if last == 'diffusion' else last} output's cosine with step 1 is " \
+                   f"{sim[0, -1]:.2f}"
+            if R >= 3:                                         # how alike the later thinking tokens tau_2..tau_R are
+                note += f", between thinking tokens 2 and {R} {sim[1, R - 1]:.2f}"
             if b in by_label and len(groups):
                 g = groups[groups.label.isin([b, lab])].pivot_table(index=["grouping", "group"], columns="label",
                                                                      values="ndcg@10").dropna()

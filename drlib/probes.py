@@ -25,21 +25,33 @@ from .weights import committed_model, weights_paths
 
 
 def stage_names(model) -> list[str]:
-    return [f"step {r + 1}" for r in range(model.cfg.reasoning_steps)] + ["diffusion"]
+    """``step 1..R``, ``diffusion`` (``mu``) and, under the A.1 rollout reading (``rollouts > 0``), ``rollout``: the
+    backbone's output at the appended latent, which is what that model scores."""
+    names = [f"step {r + 1}" for r in range(model.cfg.reasoning_steps)] + ["diffusion"]
+    return names + ["rollout"] if getattr(model.cfg, "rollouts", 0) else names
+
+
+def _stage_latents(model, out: dict) -> torch.Tensor:
+    """Every stage's latent of ``model``'s :meth:`DiffuReason.trajectory` ``out``: ``[B, S, d]`` in
+    :func:`stage_names` order (``tau_1..tau_R``, ``mu``, and under rollouts ``pred``)."""
+    parts = [out["tau"], out["mu"][:, None]]
+    if getattr(model.cfg, "rollouts", 0):
+        parts.append(out["pred"][:, None])
+    return torch.cat(parts, 1)
 
 
 def _stage_scores(model, x: torch.Tensor, stage: int) -> torch.Tensor:
-    """Full-catalogue scores ``[B, N]`` decoded from one stage's latent (a thinking token, or ``mu`` for the last
-    stage) through the backbone's ``latent_scores``: a dot product with the item table on SASRec, constrained
+    """Full-catalogue scores ``[B, N]`` decoded from one stage's latent (a thinking token, ``mu``, or the rollout's
+    output) through the backbone's ``latent_scores``: a dot product with the item table on SASRec, constrained
     beam search on the Semantic-ID backbones (there only the beam's items get finite scores)."""
     out = model.trajectory(x)
-    latent = out["mu"] if stage == out["tau"].shape[1] else out["tau"][:, stage]
-    return model.backbone.latent_scores(out["state"], latent)
+    return model.backbone.latent_scores(out["state"], _stage_latents(model, out)[:, stage])
 
 
 @torch.no_grad()
 def stage_ranks(model, split, batch_size: int = 1024, mask_history: bool = True, device="cpu") -> np.ndarray:
-    """0-based target ranks ``[U, R + 1]``: one column per thinking token, the last for the diffusion output."""
+    """0-based target ranks ``[U, S]``: one column per stage of :func:`stage_names` (thinking tokens, the diffusion
+    output, and under rollouts the backbone's output at it, the model's own prediction)."""
     model.eval()
     cols = []
     for s in range(len(stage_names(model))):
@@ -50,13 +62,14 @@ def stage_ranks(model, split, batch_size: int = 1024, mask_history: bool = True,
 
 @torch.no_grad()
 def stage_similarity(model, split, batch_size: int = 1024, device="cpu") -> np.ndarray:
-    """Mean over users of the cosine-similarity matrix ``[R + 1, R + 1]`` between ``tau_1..tau_R`` and ``mu``."""
+    """Mean over users of the cosine-similarity matrix ``[S, S]`` between the stages' latents (``tau_1..tau_R``,
+    ``mu`` and, under rollouts, the backbone's output at the latent: :func:`stage_names`)."""
     model.eval()
     total, n = None, 0
     for start in range(0, len(split), batch_size):
         x = trim_padding(torch.from_numpy(split.inputs[start:start + batch_size])).to(device)
         out = model.trajectory(x)
-        reps = torch.nn.functional.normalize(torch.cat([out["tau"], out["mu"][:, None]], 1), dim=-1)
+        reps = torch.nn.functional.normalize(_stage_latents(model, out), dim=-1)
         sims = (reps @ reps.transpose(1, 2)).sum(0).double().cpu()
         total = sims if total is None else total + sims
         n += len(x)

@@ -164,6 +164,26 @@ def test_rollout_rewards_come_from_the_backbone_output_of_each_sample_in_eval_mo
     torch.testing.assert_close(seen["z"], expect, rtol=1e-5, atol=1e-5)
 
 
+def test_the_probes_of_a_rollout_model_end_with_what_it_scores():
+    """Under rollouts the model scores the backbone's output at the appended latent, not mu: the probes add that
+    stage, and its ranks are the model's own."""
+    from drlib.data import load_dataset
+    from drlib.evaluate import compute_ranks
+    from drlib.probes import stage_names, stage_ranks, stage_similarity
+    ds = load_dataset("synthetic")
+    torch.manual_seed(0)
+    bb = SASRec(SASRecConfig(d_model=16, n_layers=2, n_heads=2, d_ff=16), n_items=ds.n_items, max_len=ds.max_len)
+    m = DiffuReason(bb, DiffuReasonSettings(diffusion_steps=2, group_size=2, rollouts=1)).eval()
+    assert stage_names(m) == ["step 1", "step 2", "step 3", "diffusion", "rollout"]
+    ranks = stage_ranks(m, ds.test, batch_size=32)
+    assert ranks.shape == (len(ds.test), 5)
+    np.testing.assert_array_equal(ranks[:, -1], compute_ranks(m.full_scores, ds.test, 32))
+    assert not np.array_equal(ranks[:, -1], ranks[:, -2])          # mu is scored too, and differs
+    assert stage_similarity(m, ds.test, batch_size=32).shape == (5, 5)
+    m.cfg = dataclasses.replace(m.cfg, rollouts=0)
+    assert stage_names(m)[-1] == "diffusion" and stage_ranks(m, ds.test, batch_size=32).shape[1] == 4
+
+
 def test_rollouts_need_a_backbone_that_reads_extra_tokens():
     cfg = with_module(make_config("diffureason-h", "synthetic", "smoke"), rollouts=1)
     with pytest.raises(ValueError, match="rollout"):
