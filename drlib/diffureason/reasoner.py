@@ -91,7 +91,8 @@ class LatentReasoner(nn.Module):
             x = x + layer.dropout1(_attend(sa, q, ks, vs, causal, self.attn_dropout))
             q = _heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), self.n_heads)
             x = x + layer.dropout2(_attend(ca, q, k, v, keep, self.attn_dropout))
-            x = x + layer._ff_block(layer.norm3(x))
+            ffn = layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x)))))   # Eq. 1's MLP
+            x = x + layer.dropout3(ffn)
         return self.decoder.norm(x)
 
     def forward(self, H: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
