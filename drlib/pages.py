@@ -999,15 +999,21 @@ def trajectory_figure(probe: dict) -> Figure:
     axes[0].invert_yaxis()
     axes[0].legend(fontsize=8)
     sim = np.array(probe["similarity"]) if probe.get("similarity") is not None else np.eye(len(names))
-    im = axes[1].imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            axes[1].text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                         color="w" if sim[i, j] < 0.6 else "k")
-    axes[1].set(xticks=range(len(names)), xticklabels=names, yticks=range(len(names)), yticklabels=names,
-                title=f"mean cosine similarity (seed {probe['config']['seed']})")
+    im = similarity_heatmap(axes[1], sim, names)
+    axes[1].set(title=f"mean cosine similarity (seed {probe['config']['seed']})")
     fig.colorbar(im, ax=axes[1], shrink=0.8)
     return fig
+
+
+def similarity_heatmap(ax, sim: np.ndarray, names: list[str]):
+    """The stages' mean cosine similarities ``sim [S, S]`` as an annotated heatmap on ``ax``; returns the image."""
+    im = ax.imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="w" if sim[i, j] < 0.6 else "k")
+    ax.set(xticks=range(len(names)), xticklabels=names, yticks=range(len(names)), yticklabels=names)
+    return im
 
 
 # ------------------------------------------------------------------------------------------ 07 sparsity groups
@@ -1339,13 +1345,8 @@ def readings_stages_figure(pairs: list[tuple[str, str, dict]], data: pd.DataFram
                 continue
             sim = np.array(p["similarity"])
             names = [n.replace("step ", "s").replace("diffusion", "diff.") for n in p["stages"]]
-            ax.imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
-            for i in range(len(names)):
-                for j in range(len(names)):
-                    ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="w" if sim[i, j] < 0.6 else "k")
-            ax.set(xticks=range(len(names)), xticklabels=names, yticks=range(len(names)), yticklabels=names,
-                   title=f"{p['label']}: cosine", xlabel="stage (s = thinking token)")
+            similarity_heatmap(ax, sim, names)
+            ax.set(title=f"{p['label']}: cosine", xlabel="stage (s = thinking token)")
         ax = row[2]
         d = data[data.backbone == b]
         groups = list(dict.fromkeys(d.group))
