@@ -30,9 +30,11 @@ METRIC_KEYS = ("recall", "ndcg")
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``scores`` ``[B, N]``, ``targets`` ``[B]`` -> 0-based ranks ``[B]`` (ties pessimistic)."""
-    t = scores.gather(1, targets[:, None])                       # [B, 1]
-    return (scores >= t).sum(1) - 1
+    """``scores`` ``[B, N]`` (or ``[B, S, N]``: ``S`` score rows per user), ``targets`` ``[B]`` -> 0-based ranks
+    ``[B]`` (``[B, S]``), ties pessimistic."""
+    idx = targets.view(-1, *([1] * (scores.dim() - 1))).expand(*scores.shape[:-1], 1)
+    t = scores.gather(-1, idx)                                   # [B, 1] or [B, S, 1]
+    return (scores >= t).sum(-1) - 1
 
 
 def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, ks: Sequence[int] = (5, 10)) -> dict[str, float]:
@@ -71,10 +73,12 @@ def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalS
                   progress: bool = False) -> np.ndarray:
     """0-based target ranks ``[U]`` for every user of ``split`` (or the given ``rows``), in batches.
 
-    ``score_fn`` maps inputs ``[B, L]`` (on ``device``) to scores ``[B, N]``. Memory is ``O(batch_size * N)``.
+    ``score_fn`` maps inputs ``[B, L]`` (on ``device``) to scores ``[B, N]``, or to ``[B, S, N]`` (``S`` rankings
+    per user, e.g. one per stage of a trajectory), which gives ranks ``[U, S]``. Memory is
+    ``O(batch_size * S * N)``.
     """
     rows = np.arange(len(split)) if rows is None else np.asarray(rows)
-    out = np.empty(len(rows), dtype=np.int64)
+    out = None
     # visit users in order of history length so each batch trims most of its padding
     order = np.argsort((split.inputs[rows] != 0).sum(1), kind="stable")
     it = range(0, len(rows), batch_size)
@@ -87,8 +91,11 @@ def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalS
         inputs = trim_padding(torch.from_numpy(split.inputs[b])).to(device)
         targets = torch.from_numpy(split.targets[b]).to(device)
         scores = mask_scores(score_fn(inputs).float(), split, b, mask_history)
-        out[pos] = target_ranks(scores, targets).cpu().numpy()
-    return out
+        ranks = target_ranks(scores, targets).cpu().numpy()
+        if out is None:
+            out = np.empty((len(rows),) + ranks.shape[1:], dtype=np.int64)
+        out[pos] = ranks
+    return np.empty(0, dtype=np.int64) if out is None else out
 
 
 def evaluate(model, split: EvalSplit, ks: Sequence[int] = (5, 10), batch_size: int = 1024,

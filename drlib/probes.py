@@ -40,24 +40,23 @@ def _stage_latents(model, out: dict) -> torch.Tensor:
     return torch.cat(parts, 1)
 
 
-def _stage_scores(model, x: torch.Tensor, stage: int) -> torch.Tensor:
-    """Full-catalogue scores ``[B, N]`` decoded from one stage's latent (a thinking token, ``mu``, or the rollout's
-    output) through the backbone's ``latent_scores``: a dot product with the item table on SASRec, constrained
-    beam search on the Semantic-ID backbones (there only the beam's items get finite scores)."""
+def _stage_scores(model, x: torch.Tensor) -> torch.Tensor:
+    """Full-catalogue scores ``[B, S, N]`` decoded from every stage's latent (the thinking tokens, ``mu``, the
+    rollout's output) of one trajectory through the backbone's ``latent_scores``: a dot product with the item table
+    on SASRec, constrained beam search on the Semantic-ID backbones (there only the beam's items get finite
+    scores)."""
     out = model.trajectory(x)
-    return model.backbone.latent_scores(out["state"], _stage_latents(model, out)[:, stage])
+    lat = _stage_latents(model, out)
+    return torch.stack([model.backbone.latent_scores(out["state"], lat[:, s]) for s in range(lat.shape[1])], 1)
 
 
 @torch.no_grad()
 def stage_ranks(model, split, batch_size: int = 1024, mask_history: bool = True, device="cpu") -> np.ndarray:
     """0-based target ranks ``[U, S]``: one column per stage of :func:`stage_names` (thinking tokens, the diffusion
-    output, and under rollouts the backbone's output at it, the model's own prediction)."""
+    output, and under rollouts the backbone's output at it, the model's own prediction), all from one pass of the
+    trajectory per batch (``batch_size`` users, scored ``S`` times each: memory ``O(batch_size * S * N)``)."""
     model.eval()
-    cols = []
-    for s in range(len(stage_names(model))):
-        cols.append(compute_ranks(lambda x, s=s: _stage_scores(model, x, s), split, batch_size, mask_history,
-                                  device))
-    return np.stack(cols, 1)
+    return compute_ranks(lambda x: _stage_scores(model, x), split, batch_size, mask_history, device)
 
 
 @torch.no_grad()

@@ -81,6 +81,12 @@ def test_probes_shapes_and_consistency():
     ranks = stage_ranks(m, ds.test, batch_size=32)
     assert ranks.shape == (80, 4)
     assert (ranks[:, -1] == compute_ranks(m.full_scores, ds.test)).all()   # last stage = the model's output
+    for s in range(4):                     # one pass per batch ranks every stage as its own pass would
+        def one(x, s=s):
+            out = m.trajectory(x)
+            lat = torch.cat([out["tau"], out["mu"][:, None]], 1)
+            return m.backbone.latent_scores(out["state"], lat[:, s])
+        assert (ranks[:, s] == compute_ranks(one, ds.test, batch_size=32)).all()
     sim = stage_similarity(m, ds.test, batch_size=32)
     assert sim.shape == (4, 4) and np.allclose(np.diag(sim), 1.0, atol=1e-5) and np.allclose(sim, sim.T)
     g = group_metrics(ranks, ds, stage_names(m))

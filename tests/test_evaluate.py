@@ -60,6 +60,27 @@ def test_compute_ranks_masks_full_history_and_is_batch_invariant():
     assert (r3 >= r1).all() and (r3 > r1).any()
 
 
+def test_several_rankings_per_user_rank_each_as_alone():
+    """Scores ``[B, S, N]`` (one ranking per stage of a trajectory) give ranks ``[U, S]``, column ``s`` equal to
+    ranking the ``s``-th scores alone, history masked the same way."""
+    ds = split_leave_one_out("syn", make_synthetic(n_users=60, n_items=40, max_len=30, seed=2), max_len=4,
+                             n_items=40)
+    torch.manual_seed(1)
+    tables = torch.randint(0, 5, (3, 41, 41)).float()          # integer scores: many ties
+
+    def stacked(x):
+        return torch.stack([t[x[:, -1]] for t in tables], 1)
+
+    r = compute_ranks(stacked, ds.test, batch_size=9)
+    assert r.shape == (60, 3)
+    for s in range(3):
+        assert (r[:, s] == compute_ranks(lambda x, s=s: tables[s][x[:, -1]], ds.test, batch_size=9)).all()
+    assert len({tuple(r[:, s]) for s in range(3)}) == 3        # the columns differ: nothing was broadcast
+    sc = torch.from_numpy(np.random.default_rng(0).integers(0, 4, size=(5, 2, 12)).astype(np.float32))
+    tg = torch.tensor([0, 3, 11, 5, 5])
+    assert torch.equal(target_ranks(sc, tg), torch.stack([target_ranks(sc[:, j], tg) for j in range(2)], 1))
+
+
 def test_a_repeated_target_is_never_masked_out_of_its_own_ranking():
     """Repeat consumption: a user whose target is an item of their history. Masking the history hides every other
     seen item but not the target; without that rule the target would get the worst rank whatever the model."""
