@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm.auto import tqdm
 
 from .data.split import EvalSplit
 
@@ -83,7 +84,6 @@ def compute_ranks(score_fn: Callable[[torch.Tensor], torch.Tensor], split: EvalS
     order = np.argsort((split.inputs[rows] != 0).sum(1), kind="stable")
     it = range(0, len(rows), batch_size)
     if progress:
-        from tqdm.auto import tqdm
         it = tqdm(it, desc="rank", leave=False)
     for start in it:
         pos = order[start:start + batch_size]

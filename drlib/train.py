@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm.auto import tqdm
 
 from .config import EvalConfig, TrainConfig
 from .data.split import SeqDataset
@@ -176,7 +177,6 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
 
     epoch_bar = None
     if progress:
-        from tqdm.auto import tqdm
         epoch_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", dynamic_ncols=True)
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
@@ -202,7 +202,6 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         first = partial["next_batch"] if partial else 0
         batch_iter = range(first, n_batches)
         if progress:
-            from tqdm.auto import tqdm
             batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True,
                               initial=first, total=n_batches)
         batch_time = partial["batch_time"] if partial else 0.0

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .features import PAD_CODE
 
@@ -218,8 +219,6 @@ def train_rqvae(features: torch.Tensor, cfg: RQVAEConfig, seed: int, progress: b
     per epoch: mean ``loss``, ``recon``, ``codebook``, ``commit`` over the epoch's batches, ``used`` (codes
     selected per level) and ``reseeded`` (codes re-seeded per level).
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(cfg.device)
     x = _features_body(features).to(device)
     n = x.shape[0]
