@@ -1076,10 +1076,13 @@ def groups_figure(table: pd.DataFrame, b: str, m: str, metric: str) -> Figure:
 # ------------------------------------------------------------------------------------------------- 09 readings
 
 def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
-             backbones: dict[str, float] | None = None) -> Page:
+             backbones: dict[str, float] | None = None, seeds: dict[str, list[float]] | None = None) -> Page:
     """The validation grid over the readings of the paper (:func:`drlib.readings.grid`) and the reading chosen per
     backbone (:func:`drlib.readings.choose`): validation NDCG@10 only, never test. ``backbones``: the stand-alone
-    backbones' validation NDCG@10 on the same seed (``{"SASRec": 0.072}``), drawn as a line and said in the text."""
+    backbones' validation NDCG@10 on the same seed (``{"SASRec": 0.072}``), drawn as a line and said in the text.
+    ``seeds``: validation NDCG@10 per seed of the backbones and the literal readings
+    (:func:`drlib.readings.valid_by_seed`): their spread is said as the scale of one seed's noise, and the best two
+    readings of a backbone closer than it are said not to be told apart."""
     text = ("**Paper:** one configuration (Sec. 3, Appendix A.1 and C, Table 5), with several places that admit more "
             f"than one reading ({len(READINGS) - 1} alternatives to the literal one, listed below). ")
     t = table[table.dataset == dataset] if len(table) else table
@@ -1096,7 +1099,8 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
             parts.append(f"on {c.backbone}, {len(g)} of {n} readings stored, the best is *{c.reading}* "
                          f"(validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
         text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."
-        fig = readings_figure(t, backbones)
+        text += _seed_noise(t, seeds or {})
+        fig = readings_figure(t, backbones, seeds)
         shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
                               "vs literal": t["vs literal %"].map(_pct),
                               "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
@@ -1113,7 +1117,34 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
                                            "results/readings/. Test metrics are not used to choose."))
 
 
-def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None) -> Figure:
+def _seed_noise(t: pd.DataFrame, seeds: dict[str, list[float]]) -> str:
+    """The sentence on one seed's noise in the grid: the validation range over seeds of each backbone and literal
+    reading with two or more seeds, and, per backbone, whether its best two readings are closer than the widest
+    of those ranges (its own and its literal reading's)."""
+    spread = {k: (min(v), max(v), len(v)) for k, v in seeds.items() if len(v) >= 2}
+    if not spread:
+        return ""
+    said = ", ".join(f"{k}{' alone' if k in MODEL_OF else ''} {lo:.4f} to {hi:.4f} over {n} seeds ({hi - lo:.4f})"
+                     for k, (lo, hi, n) in spread.items())
+    text = (f" For scale, one seed's noise on validation NDCG@10: {said}. Readings closer than that are not told "
+            f"apart by one seed")
+    close = []
+    for bb, g in t.groupby("backbone", sort=False):
+        width = max((spread[k][1] - spread[k][0] for k in (bb, literal_label(MODEL_OF[bb])) if k in spread),
+                    default=None)
+        if width is not None and len(g) >= 2:
+            top = g.sort_values("valid ndcg@10", ascending=False).head(2)
+            gap = float(top["valid ndcg@10"].iloc[0] - top["valid ndcg@10"].iloc[1])
+            if gap < width:
+                close.append(f"on {bb} the best two, *{top.reading.iloc[0]}* and *{top.reading.iloc[1]}*, are "
+                             f"{gap:.4f} apart")
+    return text + (": " + "; ".join(close) + "." if close else ".")
+
+
+def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None,
+                    seeds: dict[str, list[float]] | None = None) -> Figure:
+    """Validation NDCG@10 per reading, one panel per backbone; the backbone alone on the same seed as a dashed line
+    and, where ``seeds`` has two or more of its seeds, their range as a grey band (one seed's noise)."""
     parts = list(t.groupby("backbone", sort=False))
     fig, axes = _figure(5.2 * len(parts), 0.38 * max(len(g) for _, g in parts) + 1.3, len(parts))
     for ax, (bb, g) in zip(axes, parts):
@@ -1122,6 +1153,10 @@ def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None) 
         ax.barh(np.arange(len(g)), g["valid ndcg@10"], color=colors)
         if (backbones or {}).get(bb) is not None:
             ax.axvline(backbones[bb], color="k", ls="--", lw=1, label=f"{bb} alone")
+        own = (seeds or {}).get(bb, [])
+        if len(own) >= 2:
+            ax.axvspan(min(own), max(own), color=_GREY, alpha=0.25, lw=0, label=f"{bb} alone, {len(own)} seeds")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="lower right")
         ax.set(yticks=np.arange(len(g)), yticklabels=g.reading, xlabel="validation NDCG@10",
                title=f"DiffuReason on {bb} (grey: literal)")

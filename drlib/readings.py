@@ -55,6 +55,19 @@ def backbone_records(seed: int = 0, dataset: str = "beauty", root=None) -> list[
             if r["label"] in MODEL_OF and r["config"]["dataset"] == dataset and r["config"]["profile"] == "cpu"]
 
 
+def valid_by_seed(dataset: str = "beauty", metric: str = "ndcg@10", root=None) -> dict[str, list[float]]:
+    """``{label: [validation metric per seed]}`` of the stand-alone backbones (``SASRec``, ``HSTU``) and the literal
+    readings (``DiffuReason-S``, ``DiffuReason-H``) on ``dataset`` (``cpu`` profile, every stored seed, in seed
+    order): the seed-to-seed noise a one-seed grid cannot see, against which its gaps are read."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in load_records("main", root=root):
+        c = r["config"]
+        if c["dataset"] == dataset and c["profile"] == "cpu" and (
+                r["label"] in MODEL_OF or (c["model"] in MODELS and r["label"] == literal_label(c["model"]))):
+            out.setdefault(r["label"], []).append((c["seed"], r["metrics"]["valid"][metric]))
+    return {k: [v for _, v in sorted(vals)] for k, vals in sorted(out.items())}
+
+
 def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
     """One row per (dataset, backbone, reading): the settings it changes, validation ``metric`` and R@10, the best
     and the last epoch, and training minutes; ``vs literal`` is the relative difference in % to the literal

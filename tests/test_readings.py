@@ -19,7 +19,7 @@ import numpy as np
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, combination, compared_records, comparison, grid, grid_jobs,
-                            grid_records, missing, planned, probe_configs, seed_jobs, stage_probes)
+                            grid_records, missing, planned, probe_configs, seed_jobs, stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
@@ -281,6 +281,29 @@ def test_the_readings_page_leads_with_the_choice_made_on_validation(tmp_path):
     assert list(page.table.shown.reading) == ["align: refinement only", "literal"]
     page = pages.readings(t, choose(t), backbones={"SASRec": 0.0600})
     assert "SASRec alone 0.0600, -25.0%" in str(page.finding)
+
+
+def test_the_grid_page_gives_one_seeds_noise_and_says_when_the_best_two_are_inside_it(tmp_path):
+    for seed, v in ((0, 0.0700), (1, 0.0712), (2, 0.0706)):
+        _fake(tmp_path, "sasrec", seed, "literal", v)                   # SASRec alone, three seeds
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.0650)
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.0645)
+    _fake(tmp_path, "diffureason-s", 0, "local samples", 0.090 + 1)   # a grid run is no seed of the backbone
+    seeds = valid_by_seed("beauty", root=tmp_path)
+    assert seeds == {"SASRec": [0.0700, 0.0712, 0.0706], "DiffuReason-S": [0.030]}
+    t = grid([r for r in grid_records(0, root=tmp_path) if r["label"] != "local samples"])
+    text = str(pages.readings(t, choose(t), seeds=seeds).finding)
+    assert "SASRec alone 0.0700 to 0.0712 over 3 seeds (0.0012)" in text
+    assert "DiffuReason-S 0.0300" not in text                           # one seed has no spread
+    assert "the best two, *align: refinement only* and *A.1 rollout*, are 0.0005 apart" in text
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.0600)          # now 0.0050 apart: told apart
+    t = grid([r for r in grid_records(0, root=tmp_path) if r["label"] != "local samples"])
+    text = str(pages.readings(t, choose(t), seeds=seeds).finding)
+    assert "one seed's noise" in text and "best two" not in text
+    assert "noise" not in str(pages.readings(t, choose(t)).finding)    # no seeds given: nothing said
+    fig = pages.readings(t, choose(t), seeds=seeds).figure.figure
+    assert any("3 seeds" in h for h in fig.axes[0].get_legend_handles_labels()[1])
 
 
 def test_the_curves_set_every_reading_beside_its_backbone(tmp_path):
