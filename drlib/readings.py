@@ -15,7 +15,7 @@ import re
 
 import pandas as pd
 
-from .diffureason.ablations import READINGS, SASREC_ONLY, combine, describe, is_reading
+from .diffureason.ablations import JOIN, READINGS, SASREC_ONLY, combine, describe, is_reading
 from .experiments import EXPLORED
 from .paired import paired_table
 from .probes import stored_probe
@@ -102,30 +102,48 @@ def choose(table: pd.DataFrame, metric: str = "ndcg@10") -> pd.DataFrame:
     return t.groupby(["dataset", "backbone"], as_index=False).head(1).drop(columns="_o").reset_index(drop=True)
 
 
-def combination(table: pd.DataFrame, dataset: str, backbone: str, metric: str = "ndcg@10") -> str | None:
-    """The second stage of the grid: once every single reading of ``backbone`` on ``dataset`` is stored, the
-    readings that beat the literal one on validation ``metric``, applied together (:func:`combine`), when there are
-    two or more; else None. A greedy step chosen on validation only, like the rest of the grid."""
+def combinations(table: pd.DataFrame, dataset: str, backbone: str, metric: str = "ndcg@10") -> list[str]:
+    """The second stage of the grid, forward steps chosen on validation ``metric`` only. Once every single reading
+    of ``backbone`` on ``dataset`` is stored, the singles that beat the literal one are ranked best first (ties in
+    :data:`READINGS` order) and added one at a time: step ``k`` applies the best ``k`` together (:func:`combine`).
+    Step ``k + 1`` is due only once step ``k`` is stored and beat every run before it (the best single, for
+    ``k = 2``); a step that does not improve ends the search. Returns the steps stored and the next one due, in
+    order; empty while singles are missing or fewer than two beat the literal reading."""
     t = table[(table.dataset == dataset) & (table.backbone == backbone)] if len(table) else table
     singles = applicable(MODEL_OF[backbone])
     if len(t) == 0 or not set(singles) <= set(t.reading):
-        return None
-    lit = t.loc[t.reading == "literal", f"valid {metric}"].iloc[0]
-    better = [r for r in singles[1:] if t.loc[t.reading == r, f"valid {metric}"].iloc[0] > lit]
-    return combine(better) if len(better) >= 2 else None
+        return []
+    value = dict(zip(t.reading, t[f"valid {metric}"]))
+    order = {r: i for i, r in enumerate(READINGS)}
+    better = sorted((r for r in singles[1:] if value[r] > value["literal"]), key=lambda r: (-value[r], order[r]))
+    steps, best = [], value[better[0]] if better else None
+    for k in range(2, len(better) + 1):
+        label = combine(better[:k])
+        steps.append(label)
+        if label not in value or value[label] <= best:
+            break                                 # the next step to train, or the step that did not improve
+        best = value[label]
+    return steps
+
+
+def combination(table: pd.DataFrame, dataset: str, backbone: str, metric: str = "ndcg@10") -> str | None:
+    """The step of :func:`combinations` still to train (none stored under its label), or None when no step is
+    due."""
+    t = table[(table.dataset == dataset) & (table.backbone == backbone)] if len(table) else table
+    due = [c for c in combinations(table, dataset, backbone, metric) if c not in set(t.reading)]
+    return due[0] if due else None
 
 
 def planned(table: pd.DataFrame, model: str, dataset: str = "beauty") -> list[str]:
     """Every reading the grid trains for ``model`` on ``dataset``: the single readings (:func:`applicable`), then
-    their :func:`combination` once the singles are stored and two or more of them beat the literal one."""
-    combo = combination(table, dataset, MODELS[model])
-    return applicable(model) + ([combo] if combo else [])
+    the forward steps that combine them (:func:`combinations`), as far as they are due."""
+    return applicable(model) + combinations(table, dataset, MODELS[model])
 
 
 def missing(table: pd.DataFrame, models=tuple(MODELS), datasets=("beauty",)) -> dict[tuple[str, str], list[str]]:
     """``{(dataset, backbone): readings without a stored run}`` for every DiffuReason model and dataset asked for
-    (empty lists left out): what the grid still lacks before a choice is final, the :func:`combination` of the
-    improving readings included once the single readings are all stored."""
+    (empty lists left out): what the grid still lacks before a choice is final, the next forward step combining
+    the improving readings (:func:`combination`) included once the single readings are all stored."""
     out = {}
     for d in datasets:
         for m in models:
@@ -146,7 +164,8 @@ def grid_jobs(gaps: dict[tuple[str, str], list[str]], seed: int = 0) -> list[str
             if lab == "literal":
                 lines.append(f"{p}-literal  --model {model} --seed {seed}{data}")
             else:
-                name = "combined" if lab not in READINGS else re.sub(r"[^a-z0-9]+", "-", lab.lower()).strip("-")
+                name = (f"combined-{len(lab.split(JOIN))}" if lab not in READINGS
+                        else re.sub(r"[^a-z0-9]+", "-", lab.lower()).strip("-"))
                 lines.append(f"{p}-{name}  --model {model} --seed {seed}{data} --experiment {EXPERIMENT} "
                              f"--ablation '{lab}'")
     return lines

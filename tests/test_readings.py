@@ -18,8 +18,9 @@ import numpy as np
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
-from drlib.readings import (BEST, backbone_records, best_runs, choose, combination, compared_records, comparison, grid, grid_jobs,
-                            grid_records, missing, planned, probe_configs, seed_jobs, stage_probes, valid_by_seed)
+from drlib.readings import (BEST, backbone_records, best_runs, choose, combination, combinations, compared_records,
+                            comparison, grid, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
+                            stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
@@ -389,7 +390,7 @@ def test_the_readings_that_beat_the_literal_one_are_tried_together_before_the_ch
     assert planned(t, "diffureason-s")[-1] == combo
     gaps = missing(t, ["diffureason-s"])
     assert gaps == {("beauty", "SASRec"): [combo]}
-    assert grid_jobs(gaps) == [f"s-combined  --model diffureason-s --seed 0 --experiment readings --ablation '{combo}'"]
+    assert grid_jobs(gaps) == [f"s-combined-2  --model diffureason-s --seed 0 --experiment readings --ablation '{combo}'"]
     with pytest.raises(ValueError, match="not complete"):
         seed_jobs(choose(t), t)
     _fake(tmp_path, "diffureason-s", 0, combo, 0.041)
@@ -399,6 +400,38 @@ def test_the_readings_that_beat_the_literal_one_are_tried_together_before_the_ch
     assert seed_jobs(choose(t), t)[-1].endswith(f"--ablation '{combo}'")
     n = len(READINGS) + 1                                                # and the combination
     assert f"{n} of {n} readings stored" in str(pages.readings(t, choose(t)).finding)
+
+
+def test_the_improving_readings_are_added_one_at_a_time_while_validation_improves(tmp_path):
+    gains = {"literal": 0.030, "backbone loss on h_L": 0.050, "local samples": 0.040, "no start noise": 0.045,
+             "reward: Hit@10": 0.031}
+    for r in READINGS:
+        _fake(tmp_path, "diffureason-s", 0, r, gains.get(r, 0.020))
+    t = grid(grid_records(0, root=tmp_path))
+    two = combine(["backbone loss on h_L", "no start noise"])            # the best two singles
+    three = combine(["backbone loss on h_L", "no start noise", "local samples"])
+    assert combinations(t, "beauty", "SASRec") == [two] and combination(t, "beauty", "SASRec") == two
+    _fake(tmp_path, "diffureason-s", 0, two, 0.055)                      # improves on the best single: one more step
+    t = grid(grid_records(0, root=tmp_path))
+    assert combinations(t, "beauty", "SASRec") == [two, three] and combination(t, "beauty", "SASRec") == three
+    assert missing(t, ["diffureason-s"]) == {("beauty", "SASRec"): [three]}
+    assert grid_jobs(missing(t, ["diffureason-s"]))[0].startswith("s-combined-3  ")
+    _fake(tmp_path, "diffureason-s", 0, three, 0.054)                    # no better: the search ends, two is chosen
+    t = grid(grid_records(0, root=tmp_path))
+    assert combination(t, "beauty", "SASRec") is None and not missing(t, ["diffureason-s"])
+    assert combinations(t, "beauty", "SASRec") == [two, three]           # four (+ Hit@10) is never due
+    assert choose(t).reading.iloc[0] == two
+
+
+def test_a_first_step_that_does_not_improve_ends_the_search(tmp_path):
+    gains = {"literal": 0.030, "backbone loss on h_L": 0.050, "local samples": 0.040, "no start noise": 0.045}
+    for r in READINGS:
+        _fake(tmp_path, "diffureason-s", 0, r, gains.get(r, 0.020))
+    two = combine(["backbone loss on h_L", "no start noise"])
+    _fake(tmp_path, "diffureason-s", 0, two, 0.050)                      # a tie is no improvement
+    t = grid(grid_records(0, root=tmp_path))
+    assert combinations(t, "beauty", "SASRec") == [two] and combination(t, "beauty", "SASRec") is None
+    assert choose(t).reading.iloc[0] == "backbone loss on h_L"           # ties: the single reading, by READINGS order
 
 
 def test_one_improving_reading_is_not_combined(tmp_path):
