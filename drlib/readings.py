@@ -210,6 +210,16 @@ def compared_records(chosen: pd.DataFrame, main: list[dict], readings: list[dict
     return out
 
 
+def chosen_readings(dataset: str = "beauty", seed: int = 0, root=None) -> dict[str, str]:
+    """``{model: reading}`` of the readings chosen on validation (:func:`choose` on the grid of ``seed`` on
+    ``dataset``), for the models whose choice is not the literal reading (that one is the model's own run):
+    e.g. ``{"diffureason-h": "backbone loss on h_L"}``. Empty when no grid is stored."""
+    t = grid([r for r in grid_records(seed, root) if r["config"]["dataset"] == dataset])
+    if t.empty:
+        return {}
+    return {MODEL_OF[c.backbone]: c.reading for c in choose(t).itertuples() if c.reading != "literal"}
+
+
 def choose_with_state(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`choose` on ``table`` (:func:`grid`), with ``planned`` (the readings the grid trains, :func:`planned`)
     and ``trained`` (those of them stored) per (dataset, backbone): while ``trained < planned`` the choice is

@@ -18,7 +18,8 @@ import numpy as np
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
-from drlib.readings import (BEST, backbone_records, best_runs, choose, combination, combinations, compared_records,
+from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
+                            compared_records,
                             comparison, grid, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
@@ -400,6 +401,19 @@ def test_the_readings_that_beat_the_literal_one_are_tried_together_before_the_ch
     assert seed_jobs(choose(t), t)[-1].endswith(f"--ablation '{combo}'")
     n = len(READINGS) + 1                                                # and the combination
     assert f"{n} of {n} readings stored" in str(pages.readings(t, choose(t)).finding)
+
+
+def test_the_explorer_is_given_the_readings_chosen_on_validation_only(tmp_path):
+    assert chosen_readings(root=tmp_path) == {}                          # no grid stored
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.050)
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.040)
+    _fake(tmp_path, "diffureason-s", 1, "local samples", 0.090)          # another seed: not part of the choice
+    _fake(tmp_path, "diffureason-h", 0, "literal", 0.060)                # literal is best: the model's own run
+    _fake(tmp_path, "diffureason-h", 0, "no start noise", 0.055)
+    assert chosen_readings(root=tmp_path) == {"diffureason-s": "align: refinement only"}
+    assert chosen_readings(seed=1, root=tmp_path) == {"diffureason-s": "local samples"}
+    assert chosen_readings("sports", root=tmp_path) == {}
 
 
 def test_the_improving_readings_are_added_one_at_a_time_while_validation_improves(tmp_path):
