@@ -21,7 +21,7 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations
-from .readings import choose_with_state, grid, grid_jobs, grid_records, missing, seed_jobs
+from .readings import MODEL_OF, choose_with_state, grid, grid_jobs, grid_records, missing, seed_jobs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .probes import probe_run
 from .results import find_run_record, load_records, results_dir, runs_dir, unfinished_runs
@@ -234,11 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Prints the grid of DiffuReason's readings (seed 0, validation only), the best "
                                    "reading per backbone and the readings not yet trained. With --jobs FILE writes "
                                    "the job list (tools/cpu_queue.sh format) for the further seeds of the literal and "
-                                   "the chosen reading; refused while the grid of a backbone is incomplete.")
+                                   "the chosen reading; refused while the grid of a backbone is incomplete (--backbone: one "
+                                   "backbone's jobs, once its own grid is complete).")
     g.add_argument("--dataset", default="beauty", metavar="NAME")
     g.add_argument("--jobs", default=None, metavar="FILE", help="write the seed jobs to FILE")
     g.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds of the jobs (default: 1 2)")
     g.add_argument("--allow-incomplete", action="store_true", help="write the jobs although the grid lacks readings")
+    g.add_argument("--backbone", default=None, choices=sorted(MODEL_OF), help="write the seed jobs of this backbone "
+                   "only (its grid complete while the other's still trains)")
     g.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
                    "else results/ of this checkout)")
 
@@ -434,7 +437,10 @@ def _readings(args) -> int:
     if gaps:
         print("their jobs (tools/cpu_queue.sh format):\n  " + "\n  ".join(grid_jobs(gaps)))
     if args.jobs:
-        lines = seed_jobs(chosen, table, seeds=args.seeds, allow_incomplete=args.allow_incomplete)
+        picked = chosen if args.backbone is None else chosen[chosen.backbone == args.backbone]
+        if picked.empty:
+            raise ValueError(f"no reading of {args.backbone} stored for {args.dataset}: nothing to write seeds of")
+        lines = seed_jobs(picked, table, seeds=args.seeds, allow_incomplete=args.allow_incomplete)
         Path(args.jobs).write_text("# written by `python -m drlib readings --jobs`: the further seeds of the literal "
                                    "and the chosen reading\n" + "\n".join(lines) + "\n")
         print(f"{len(lines)} jobs -> {args.jobs}")

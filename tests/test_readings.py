@@ -359,6 +359,21 @@ def test_the_readings_command_says_whether_each_choice_is_final(tmp_path, monkey
     assert "SASRec: backbone loss on h_L (0.0500; final)" in out and "not yet trained, SASRec" not in out
 
 
+def test_the_seed_jobs_of_one_backbone_are_written_while_the_other_grid_trains(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _full_grid(tmp_path)                                                 # SASRec complete
+    _fake(tmp_path, "diffureason-h", 0, "literal", 0.030)                # HSTU not
+    jobs = tmp_path / "jobs.txt"
+    assert cli.main(["readings", "--jobs", str(jobs)]) == 2              # refused: HSTU's choice could still change
+    assert "not complete (HSTU on beauty" in capsys.readouterr().err and not jobs.exists()
+    assert cli.main(["readings", "--jobs", str(jobs), "--backbone", "HSTU"]) == 2
+    assert cli.main(["readings", "--jobs", str(jobs), "--backbone", "SASRec"]) == 0
+    names = [ln.split()[0] for ln in jobs.read_text().splitlines() if not ln.startswith("#")]
+    assert names == ["s-literal-1", "s-literal-2", "s-best-1", "s-best-2"]
+    with pytest.raises(SystemExit):                                      # not a backbone: argparse says so
+        cli.main(["readings", "--jobs", str(jobs), "--backbone", "TIGER"])
+
+
 def test_readings_combine_into_one_config_with_the_settings_of_each():
     label = combine(["backbone loss on h_L", "align: refinement only"])
     assert label == "align: refinement only + backbone loss on h_L"                        # READINGS order
