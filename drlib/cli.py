@@ -21,7 +21,7 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations
-from .readings import MODEL_OF, choose_with_state, grid, grid_jobs, grid_records, missing, seed_jobs
+from .readings import MODEL_OF, choose_with_state, dataset_grid, grid_jobs, missing, seed_jobs
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .probes import probe_run
 from .results import find_run_record, load_records, results_dir, runs_dir, unfinished_runs
@@ -420,7 +420,7 @@ def _probe(args) -> int:
 
 
 def _readings(args) -> int:
-    table = grid([r for r in grid_records(0) if r["config"]["dataset"] == args.dataset])
+    table = dataset_grid(args.dataset)
     chosen = choose_with_state(table)
     if len(table):
         cols = ["backbone", "reading", "valid ndcg@10", "vs literal %", "best epoch", "epochs", "train min"]

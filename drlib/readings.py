@@ -91,6 +91,12 @@ def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
                           ignore_index=True)
 
 
+def dataset_grid(datasets=("beauty",), seed: int = 0, root=None) -> pd.DataFrame:
+    """:func:`grid` of the runs of ``seed`` (:func:`grid_records`) on ``datasets`` (a name or a tuple of names)."""
+    datasets = (datasets,) if isinstance(datasets, str) else tuple(datasets)
+    return grid([r for r in grid_records(seed, root) if r["config"]["dataset"] in datasets])
+
+
 def choose(table: pd.DataFrame, metric: str = "ndcg@10") -> pd.DataFrame:
     """The best reading per (dataset, backbone) by validation ``metric`` (ties: the literal reading, then the
     first in :data:`READINGS` order): one row each."""
@@ -214,7 +220,7 @@ def chosen_readings(dataset: str = "beauty", seed: int = 0, root=None) -> dict[s
     """``{model: reading}`` of the readings chosen on validation (:func:`choose` on the grid of ``seed`` on
     ``dataset``), for the models whose choice is not the literal reading (that one is the model's own run):
     e.g. ``{"diffureason-h": "backbone loss on h_L"}``. Empty when no grid is stored."""
-    t = grid([r for r in grid_records(seed, root) if r["config"]["dataset"] == dataset])
+    t = dataset_grid(dataset, seed, root)
     if t.empty:
         return {}
     return {MODEL_OF[c.backbone]: c.reading for c in choose(t).itertuples() if c.reading != "literal"}
@@ -237,7 +243,7 @@ def best_runs(datasets=("beauty",), seed: int = 0, root=None) -> tuple[list[dict
     """The runs of the reading chosen on validation (on the grid of ``seed``) for every (dataset, backbone) with a
     grid, every seed stored, labelled ``DiffuReason-S (best)``; and the choice (:func:`choose_with_state`). No runs
     when the literal reading is the best (it is the model's own row)."""
-    chosen = choose_with_state(grid([r for r in grid_records(seed, root) if r["config"]["dataset"] in datasets]))
+    chosen = choose_with_state(dataset_grid(datasets, seed, root))
     if chosen.empty:
         return [], chosen
     runs = [r for r in compared_records(chosen, [], load_records(EXPERIMENT, root=root)) if r["label"].endswith(BEST)]

@@ -20,7 +20,7 @@ from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
                             compared_records,
-                            comparison, grid, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
+                            comparison, dataset_grid, grid, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
@@ -241,8 +241,8 @@ def test_backbone_loss_on_a_semantic_id_backbone_is_its_own_sid_loss(model):
 
 
 # --------------------------------------------------------------------------- the validation grid
-def _fake(tmp, model, seed, reading, valid):
-    cfg = make_config(model, "beauty", "cpu", seed=seed, experiment="main" if reading == "literal" else "readings",
+def _fake(tmp, model, seed, reading, valid, dataset="beauty"):
+    cfg = make_config(model, dataset, "cpu", seed=seed, experiment="main" if reading == "literal" else "readings",
                       ablation=None if reading == "literal" else reading)
     body = {"metrics": {"valid": {"ndcg@10": valid, "recall@10": 2 * valid},
                         "test": {"ndcg@10": 0.5, "recall@10": 0.5}},
@@ -429,6 +429,16 @@ def test_the_explorer_is_given_the_readings_chosen_on_validation_only(tmp_path):
     assert chosen_readings(root=tmp_path) == {"diffureason-s": "align: refinement only"}
     assert chosen_readings(seed=1, root=tmp_path) == {"diffureason-s": "local samples"}
     assert chosen_readings("sports", root=tmp_path) == {}
+
+
+def test_a_dataset_grid_holds_the_seed_0_runs_of_the_datasets_named(tmp_path):
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.040, dataset="sports")
+    _fake(tmp_path, "diffureason-s", 1, "local samples", 0.090)          # another seed
+    assert dataset_grid(root=tmp_path).reading.tolist() == ["literal"]
+    assert dataset_grid("sports", root=tmp_path).reading.tolist() == ["A.1 rollout"]
+    assert sorted(dataset_grid(("beauty", "sports"), root=tmp_path).dataset) == ["beauty", "sports"]
+    assert dataset_grid(seed=1, root=tmp_path).reading.tolist() == ["local samples"]
 
 
 def test_the_improving_readings_are_added_one_at_a_time_while_validation_improves(tmp_path):
