@@ -35,7 +35,7 @@ from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
-from .readings import BEST, MODEL_OF, literal_label, planned
+from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
 from .results import module_setting, record_file, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
@@ -1250,6 +1250,78 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
     if open_:
         text += f" The grid is not complete ({_and(open_)}): the best reading can still change."
     return Page(Markdown(text), readings_seeds_figure(recs, metric), readings_seeds_table(recs, dataset))
+
+
+def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backbones: list[dict],
+                      dataset: str = "beauty", metric: str = "ndcg@10") -> Page:
+    """Whether early stopping ended a run on noise: each run retrained with a longer patience beside the stored run
+    it repeats (``pairs``: :func:`drlib.readings.patience_pairs`), validation ``metric`` per epoch, and both runs'
+    test ``metric`` against the backbone's run of the same seed (``backbones``). ``literal``: the literal readings'
+    runs in ``main``, whose largest epoch-to-epoch swing of validation ``metric`` the finding gives."""
+    m = SHORT[metric]
+    here = [r for r in literal if r["config"]["dataset"] == dataset]
+    swings = [f"{r['label']} seed {r['config']['seed']} {_num(largest_swing(r, metric))} (stopped at epoch "
+              f"{r['timing']['epochs']}, best {r['timing']['best_epoch']})"
+              for r in sorted(here, key=lambda r: (r["label"], r["config"]["seed"]))]
+    text = (f"**Why** ({_name(dataset)}): early stopping reads validation {m} every epoch, and a noisy run can stop "
+            f"on a dip. The largest change from one epoch to the next: {'; '.join(swings) or 'no run stored'}. ")
+    base = {(r["label"], r["config"]["seed"]): r["metrics"]["test"][metric]
+            for r in backbones if r["config"]["dataset"] == dataset}
+    rows = []
+    for short, long in pairs:
+        bb = base.get((BACKBONE_OF.get(long["config"]["model"]), long["config"]["seed"]), float("nan"))
+        for r in (short, long):
+            t = r["metrics"]["test"][metric]
+            rows.append({"model": r["label"], "seed": r["config"]["seed"],
+                         "patience": r["config"]["train"]["patience"], "best epoch": r["timing"]["best_epoch"],
+                         "epochs": r["timing"]["epochs"], "train min": r["timing"]["train_seconds"] / 60,
+                         f"valid {m}": r["metrics"]["valid"][metric], f"test {m}": t,
+                         "test vs backbone %": 100 * (t / bb - 1), "run_id": r["run_id"]})
+    data = pd.DataFrame(rows)
+    if not pairs:
+        text += ("**Ours:** not run yet: no run is retrained with a longer patience (`python -m drlib train "
+                 "--model diffureason-h --seed 0 1 2 --experiment patience --set train.patience=20` stores them "
+                 "under `results/patience/`; the main table is not touched).")
+        fig = placeholder_figure(f"validation {m} per epoch", "epoch", f"validation {m}", note="not run yet")
+        shown = pd.DataFrame({"model": [], "seed": [], "patience": [], f"valid {m}": [], f"test {m}": []})
+        return Page(Markdown(text), fig, Table(shown, shown, f"readings_patience_{dataset}"))
+    parts = []
+    for short, long in pairs:
+        a, b = short["metrics"], long["metrics"]
+        same = short["timing"]["best_epoch"] == long["timing"]["best_epoch"]
+        parts.append(f"{long['label']} seed {long['config']['seed']}, patience {short['config']['train']['patience']}"
+                     f" to {long['config']['train']['patience']}: "
+                     + ("the same best epoch " + str(long["timing"]["best_epoch"]) if same else
+                        f"best epoch {short['timing']['best_epoch']} to {long['timing']['best_epoch']}")
+                     + f", validation {m} {_num(a['valid'][metric])} to {_num(b['valid'][metric])}, test "
+                     f"{_num(a['test'][metric])} to {_num(b['test'][metric])}")
+    text += (f"**Ours**, each run retrained with a longer patience (the best epoch kept, as always, is chosen on "
+             f"validation): {'; '.join(parts)}.")
+    shown = data[["model", "seed", "patience"]].assign(
+        **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
+           f"valid {m}": data[f"valid {m}"].map(_num), f"test {m}": data[f"test {m}"].map(_num),
+           "vs backbone": data["test vs backbone %"].map(_pct),
+           "train min": data["train min"].map(lambda v: f"{v:.0f}")})
+    return Page(Markdown(text), readings_patience_figure(pairs, metric),
+                Table(shown, data, f"readings_patience_{dataset}", "Test is read after the fact, not to choose; "
+                      "results/patience/ (the longer patience) and results/main/ or results/readings/."))
+
+
+def readings_patience_figure(pairs: list[tuple[dict, dict]], metric: str = "ndcg@10") -> Figure:
+    """One panel per rerun: validation ``metric`` per epoch of the stored run (grey) and of the rerun with the longer
+    patience (blue), a dot at each run's best epoch."""
+    fig, axes = _figure(4.0 * len(pairs), 3.2, len(pairs), sharey=True)
+    for ax, (short, long) in zip(axes, pairs):
+        for r, color, lw in ((long, _OURS, 1.6), (short, _GREY, 2.4)):
+            h = pd.DataFrame(r["history"])
+            ax.plot(h["epoch"], h[metric], color=color, lw=lw, label=f"patience {r['config']['train']['patience']}")
+            top = h.loc[h[metric].idxmax()]
+            ax.plot(top["epoch"], top[metric], "o", ms=5, color=color)
+        ax.set(xlabel="epoch", title=f"{long['label']}, seed {long['config']['seed']}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel(f"validation {SHORT[metric]}")
+    return fig
 
 
 def readings_probes(probes: list[dict], lacking: list[str] | None = None, dataset: str = "beauty") -> Page:

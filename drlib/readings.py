@@ -23,6 +23,7 @@ from .registry import MODELS as REGISTRY, make_config
 from .results import load_records
 
 EXPERIMENT = "readings"
+PATIENCE = "patience"          # results/patience/: runs retrained with a longer early-stopping patience
 MODELS = {m: REGISTRY[b].label for m, b in EXPLORED.items()}   # diffureason-s -> SASRec, diffureason-h -> HSTU
 MODEL_OF = {b: m for m, b in MODELS.items()}
 BEST = " (best)"
@@ -224,6 +225,34 @@ def chosen_readings(dataset: str = "beauty", seed: int = 0, root=None) -> dict[s
     if t.empty:
         return {}
     return {MODEL_OF[c.backbone]: c.reading for c in choose(t).itertuples() if c.reading != "literal"}
+
+
+def _but_patience(cfg: dict) -> dict:
+    return {**cfg, "train": {k: v for k, v in cfg["train"].items() if k != "patience"}}
+
+
+def patience_pairs(dataset: str = "beauty", root=None) -> list[tuple[dict, dict]]:
+    """The runs retrained with another early-stopping patience (``results/patience/``, e.g. ``python -m drlib train
+    --model diffureason-h --seed 0 --experiment patience --set train.patience=20``), each beside the stored run it
+    repeats: the run in ``main`` or ``readings`` whose config is the same but for ``train.patience``.
+    ``[(stored, longer)]`` on ``dataset``, in (model, seed) order; a rerun without its stored run is left out."""
+    stored = [r for e in ("main", EXPERIMENT) for r in load_records(e, root=root) if r["config"]["dataset"] == dataset]
+    out = []
+    for r in load_records(PATIENCE, root=root):
+        if r["config"]["dataset"] != dataset:
+            continue
+        same = [s for s in stored if _but_patience(s["config"]) == _but_patience(r["config"])
+                and s["config"]["train"]["patience"] != r["config"]["train"]["patience"]]
+        if same:
+            out.append((same[0], r))
+    return sorted(out, key=lambda p: (p[1]["config"]["model"], p[1]["label"], p[1]["config"]["seed"]))
+
+
+def largest_swing(record: dict, metric: str = "ndcg@10") -> float:
+    """The largest change of validation ``metric`` from one epoch to the next in ``record``'s history: how far one
+    epoch's noise can move the score early stopping reads."""
+    v = [h[metric] for h in record["history"]]
+    return max((abs(b - a) for a, b in zip(v, v[1:])), default=0.0)
 
 
 def choose_with_state(table: pd.DataFrame) -> pd.DataFrame:

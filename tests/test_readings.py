@@ -20,7 +20,7 @@ from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
                             compared_records,
-                            comparison, dataset_grid, grid, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
+                            comparison, dataset_grid, grid, largest_swing, patience_pairs, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
@@ -659,3 +659,38 @@ def test_a_readings_run_is_found_by_its_id_past_its_probe_record(tmp_path):
     _probe(tmp_path, cfg, ["step 1", "diffusion"], [10, 5], [0.1, 0.2])       # results/probes/<same id>.json
     path, rec = find_run_record(cfg.run_id, tmp_path)
     assert path.parent.name == "readings" and rec["label"] == "backbone loss on h_L"
+
+
+def _run(tmp, model, seed, valid_curve, test, patience=10, experiment="main"):
+    """A fake run with a validation history; ``patience`` other than the profile's stores it as a rerun."""
+    cfg = make_config(model, "beauty", "cpu", seed=seed, experiment=experiment)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, patience=patience))
+    best = max(range(len(valid_curve)), key=valid_curve.__getitem__)
+    body = {"metrics": {"valid": {"ndcg@10": valid_curve[best], "recall@10": 0.1},
+                        "test": {"ndcg@10": test, "recall@10": 0.1}},
+            "timing": {"best_epoch": best + 1, "epochs": len(valid_curve), "train_seconds": 60.0 * len(valid_curve)},
+            "history": [{"epoch": i + 1, "ndcg@10": v} for i, v in enumerate(valid_curve)]}
+    write_record(tmp / experiment / f"{cfg.run_id}.json", body, command="test", cfg=cfg)
+
+
+def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp_path):
+    short = [0.02, 0.04, 0.03, 0.01, 0.035]
+    _run(tmp_path, "diffureason-h", 0, short, 0.030)
+    _run(tmp_path, "diffureason-h", 1, [0.02, 0.03], 0.020)               # no rerun: no pair
+    _run(tmp_path, "hstu", 0, [0.05, 0.06], 0.050)                        # the backbone, seed 0
+    _run(tmp_path, "diffureason-h", 0, short + [0.045, 0.05, 0.04], 0.040, patience=20, experiment="patience")
+    _run(tmp_path, "diffureason-s", 2, [0.02, 0.03], 0.020, patience=20, experiment="patience")   # repeats nothing
+    pairs = patience_pairs(root=tmp_path)
+    assert [(a["config"]["train"]["patience"], b["config"]["train"]["patience"]) for a, b in pairs] == [(10, 20)]
+    assert pairs[0][0]["experiment"] == "main" and pairs[0][1]["config"]["seed"] == 0
+    assert patience_pairs("sports", root=tmp_path) == []
+    assert largest_swing(pairs[0][0]) == pytest.approx(0.025)            # 0.035 - 0.01
+    literal = [r for r in load_records("main", root=tmp_path) if r["label"] == "DiffuReason-H"]
+    page = pages.readings_patience(pairs, literal, backbone_records(0, root=tmp_path))
+    text = str(page.finding)
+    assert "best epoch 2 to 7" in text and "validation N@10 0.0400 to 0.0500" in text and "0.0300 to 0.0400" in text
+    assert "seed 0 0.0250 (stopped at epoch 5, best 2)" in text
+    assert page.table.data["test vs backbone %"].round(1).tolist() == [-40.0, -20.0]
+    assert page.table.data.patience.tolist() == [10, 20]
+    empty = pages.readings_patience([], literal, [])
+    assert "not run yet" in str(empty.finding) and "--set train.patience=20" in str(empty.finding)
