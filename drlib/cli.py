@@ -21,7 +21,8 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations
-from .readings import MODEL_OF, choose_with_state, dataset_grid, grid_jobs, missing, seed_jobs
+from .readings import (EXPERIMENT as READINGS_EXPERIMENT, MODEL_OF, choose_with_state, compared_records, comparison,
+                       dataset_grid, grid_jobs, missing, seed_jobs)
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .probes import probe_run
 from .results import find_run_record, load_records, results_dir, runs_dir, unfinished_runs
@@ -242,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--allow-incomplete", action="store_true", help="write the jobs although the grid lacks readings")
     g.add_argument("--backbone", default=None, choices=sorted(MODEL_OF), help="write the seed jobs of this backbone "
                    "only (its grid complete while the other's still trains)")
+    g.add_argument("--compare", action="store_true", help="also print the test comparison of the seeds: every seed's "
+                   "test metrics of the backbone, the literal and the chosen reading, and the paired differences "
+                   "(mean over seeds, 95%% t interval, per-user paired bootstrap)")
+    g.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples of --compare (default: 2000)")
     g.add_argument("--results", default=None, metavar="DIR", help="records under DIR (default: $DRLIB_RESULTS, "
                    "else results/ of this checkout)")
 
@@ -436,6 +441,8 @@ def _readings(args) -> int:
         print(f"not yet trained, {b}: {', '.join(v)}")
     if gaps:
         print("their jobs (tools/cpu_queue.sh format):\n  " + "\n  ".join(grid_jobs(gaps)))
+    if args.compare and len(chosen):
+        _print_comparison(chosen, args.n_boot)
     if args.jobs:
         picked = chosen if args.backbone is None else chosen[chosen.backbone == args.backbone]
         if picked.empty:
@@ -445,6 +452,31 @@ def _readings(args) -> int:
                                    "and the chosen reading\n" + "\n".join(lines) + "\n")
         print(f"{len(lines)} jobs -> {args.jobs}")
     return 0
+
+
+def _print_comparison(chosen: pd.DataFrame, n_boot: int) -> None:
+    """The readings' test comparison (``readings --compare``): per-seed test metrics, then the paired differences."""
+    records = compared_records(chosen, load_records("main"), load_records(READINGS_EXPERIMENT))
+    metrics = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
+    rows = [{"model": r["label"], "seed": r["config"]["seed"], **{k: r["metrics"]["test"][k] for k in metrics},
+             "best/epochs": f"{r['timing']['best_epoch']}/{r['timing']['epochs']}",
+             "train min": r["timing"]["train_seconds"] / 60, "run_id": r["run_id"]}
+            for r in sorted(records, key=lambda r: (r["label"], r["config"]["seed"]))]
+    print("\ntest metrics per seed (the reading chosen on validation labelled '(best)'):")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    c = comparison(records, chosen, metrics=metrics, n_boot=n_boot)
+    if c.empty:
+        return
+    pct = lambda v, base: f"{100 * v / base:+.1f}" if base else "–"
+    shown = pd.DataFrame({
+        "comparison": c.model + " vs " + c.against, "metric": c.metric, "seeds": c["seed list"],
+        "base": c.base, "new": c.new, "relative %": c["relative %"].map(lambda v: "–" if pd.isna(v) else f"{v:+.1f}"),
+        "seeds 95% (%)": [f"{pct(r.ci_low, r.base)} to {pct(r.ci_high, r.base)}" if r.seeds > 1 else "(1 seed)"
+                          for _, r in c.iterrows()],
+        "users 95% (diff.)": [f"{r['user ci_low']:+.4f} to {r['user ci_high']:+.4f}" for _, r in c.iterrows()],
+        "user p": c["user p"].map(lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}")})
+    print("\npaired test differences (t over seeds; paired bootstrap over test users, seeds averaged per user):")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 def _runs(args) -> int:

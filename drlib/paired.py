@@ -59,7 +59,7 @@ def per_user(ranks: np.ndarray, metric: str) -> np.ndarray:
 def seed_interval(base: Sequence[float], new: Sequence[float], level: float = 0.95) -> dict[str, float]:
     """Paired over seeds (``base[s]`` and ``new[s]`` ran seed ``s``): mean difference ``new - base``, its
     ``level`` t interval (``S - 1`` degrees of freedom; NaN with one seed), and the relative change in % of the
-    base mean."""
+    base mean (NaN when that mean is 0)."""
     base, new = np.asarray(base, float), np.asarray(new, float)
     if base.shape != new.shape or base.ndim != 1 or base.size == 0:
         raise ValueError("base and new need one value per seed, the same seeds in the same order")
@@ -70,7 +70,8 @@ def seed_interval(base: Sequence[float], new: Sequence[float], level: float = 0.
     else:
         half = float("nan")
     return {"seeds": n, "base": float(base.mean()), "new": float(new.mean()), "difference": mean,
-            "ci_low": mean - half, "ci_high": mean + half, "relative %": 100 * mean / float(base.mean())}
+            "ci_low": mean - half, "ci_high": mean + half,
+            "relative %": 100 * mean / float(base.mean()) if base.mean() != 0 else float("nan")}
 
 
 def paired_bootstrap(base_ranks: np.ndarray, new_ranks: np.ndarray, metric: str, n_boot: int = 2000,

@@ -41,6 +41,7 @@ def test_seed_interval_is_the_paired_t_interval():
     assert (out["ci_low"], out["ci_high"]) == pytest.approx((2 - half, 2 + half))
     assert out["relative %"] == pytest.approx(200.0)
     assert math.isnan(seed_interval([1.0], [2.0])["ci_low"])
+    assert math.isnan(seed_interval([0.0, 0.0], [0.1, 0.2])["relative %"])      # a base of 0: no relative change
 
 
 def test_paired_bootstrap_sees_a_real_difference_and_not_a_null_one():

@@ -532,6 +532,24 @@ def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with
     assert len(shown) == 3 * 2 and set(shown.metric) == {"N@10", "R@10"}
 
 
+def test_the_readings_command_prints_the_seeds_and_their_paired_differences(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _full_grid(tmp_path)
+    for s in (0, 1, 2):
+        _ranked(tmp_path, "sasrec", s, None, 0)
+        _ranked(tmp_path, "diffureason-s", s, "literal", 8)
+    _ranked(tmp_path, "diffureason-s", 0, "backbone loss on h_L", -3)  # the chosen reading: one seed so far
+    assert cli.main(["readings", "--compare", "--n-boot", "200"]) == 0
+    out = capsys.readouterr().out
+    seeds = out.split("test metrics per seed")[1].split("paired test differences")[0]
+    assert seeds.count("SASRec ") == 3 and seeds.count("DiffuReason-S (best)") == 1
+    diffs = out.split("paired test differences")[1].splitlines()
+    lit = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S vs SASRec") and "ndcg@10" in ln][0]
+    best = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S (best) vs SASRec") and "ndcg@10" in ln][0]
+    assert "0,1,2" in lit and "(1 seed)" not in lit and "(1 seed)" in best
+    assert cli.main(["readings"]) == 0 and "paired test differences" not in capsys.readouterr().out
+
+
 def test_the_verdict_sets_the_chosen_reading_beside_the_literal_one(tmp_path):
     _full_grid(tmp_path)
     for s in (0, 1, 2):
