@@ -710,5 +710,10 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     assert "seed 0 0.0250 (stopped at epoch 5, best 2)" in text
     assert page.table.data["test vs backbone %"].round(1).tolist() == [-40.0, -20.0]
     assert page.table.data.patience.tolist() == [10, 20]
+    assert str(page.finding).startswith("**Paper") and "**Ours**" in text
+    assert page.table.data["largest swing"].round(4).tolist() == [0.025, 0.025]
     empty = pages.readings_patience([], literal, [])
-    assert "not run yet" in str(empty.finding) and "--set train.patience=20" in str(empty.finding)
+    assert "retrained with a longer patience yet" in str(empty.finding)
+    assert "--set train.patience=20" in str(empty.finding)
+    assert empty.table.data.seed.tolist() == [0, 1]                      # the stored runs a rerun would repeat
+    assert empty.table.data.run_id.iloc[0] == pairs[0][0]["run_id"]
