@@ -1095,8 +1095,11 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
             own = (backbones or {}).get(c.backbone)
             gap = "" if own is None else \
                 f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
-            n = len(planned(t, MODEL_OF[c.backbone], dataset))
-            parts.append(f"on {c.backbone}, {len(g)} of {n} readings stored, the best is *{c.reading}* "
+            plan = planned(t, MODEL_OF[c.backbone], dataset)
+            done = sum(r in set(g.reading) for r in plan)       # as `python -m drlib readings` counts them
+            ahead = len(g) - done
+            extra = f" (and {ahead} combination{'s' if ahead > 1 else ''} trained ahead of {'their' if ahead > 1 else 'its'} turn)" if ahead else ""
+            parts.append(f"on {c.backbone}, {done} of {len(plan)} readings stored{extra}, the best is *{c.reading}* "
                          f"(validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
         text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."
         text += _seed_noise(t, seeds or {})

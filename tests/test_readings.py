@@ -431,6 +431,18 @@ def test_the_explorer_is_given_the_readings_chosen_on_validation_only(tmp_path):
     assert chosen_readings("sports", root=tmp_path) == {}
 
 
+def test_a_combination_trained_before_its_turn_is_counted_apart_as_the_command_counts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "backbone loss on h_L", 0.050)
+    _fake(tmp_path, "diffureason-s", 0, combine(["log-density: mean over d", "backbone loss on h_L"]), 0.060)
+    t = grid(grid_records(0, root=tmp_path))
+    text = str(pages.readings(t, choose(t)).finding)
+    assert f"2 of {len(READINGS)} readings stored (and 1 combination trained ahead of its turn)" in text
+    assert cli.main(["readings"]) == 0
+    assert f"provisional: 2 of {len(READINGS)} readings trained" in capsys.readouterr().out
+
+
 def test_a_dataset_grid_holds_the_seed_0_runs_of_the_datasets_named(tmp_path):
     _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
     _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.040, dataset="sports")
