@@ -1146,23 +1146,31 @@ def _seed_noise(t: pd.DataFrame, seeds: dict[str, list[float]]) -> str:
 
 def readings_figure(t: pd.DataFrame, backbones: dict[str, float] | None = None,
                     seeds: dict[str, list[float]] | None = None) -> Figure:
-    """Validation NDCG@10 per reading, one panel per backbone; the backbone alone on the same seed as a dashed line
-    and, where ``seeds`` has two or more of its seeds, their range as a grey band (one seed's noise)."""
+    """Validation NDCG@10 per reading, one panel per backbone stacked on a shared axis (the readings' long labels
+    get the width), each bar labelled with its value; the backbone alone on the same seed as a dashed line and,
+    where ``seeds`` has two or more of its seeds, their range as a grey band (one seed's noise)."""
     parts = list(t.groupby("backbone", sort=False))
-    fig, axes = _figure(5.2 * len(parts), 0.38 * max(len(g) for _, g in parts) + 1.3, len(parts))
+    sizes = [len(g) for _, g in parts]
+    fig = Figure(figsize=(10, 0.3 * sum(sizes) + 1.1 * len(parts)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(parts), 1, sharex=True, squeeze=False, height_ratios=sizes)[:, 0]
     for ax, (bb, g) in zip(axes, parts):
         g = g.iloc[::-1]
         colors = [_GREY if r == "literal" else _OURS for r in g.reading]
-        ax.barh(np.arange(len(g)), g["valid ndcg@10"], color=colors)
+        y = np.arange(len(g))
+        ax.barh(y, g["valid ndcg@10"], color=colors, height=0.7)
+        for yi, v in zip(y, g["valid ndcg@10"]):
+            ax.text(v, yi, f" {v:.4f}", va="center", fontsize=7)
         if (backbones or {}).get(bb) is not None:
-            ax.axvline(backbones[bb], color="k", ls="--", lw=1, label=f"{bb} alone")
+            ax.axvline(backbones[bb], color="k", ls="--", lw=1, label=f"{bb} alone (seed 0)")
         own = (seeds or {}).get(bb, [])
         if len(own) >= 2:
             ax.axvspan(min(own), max(own), color=_GREY, alpha=0.25, lw=0, label=f"{bb} alone, {len(own)} seeds")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="lower right")
-        ax.set(yticks=np.arange(len(g)), yticklabels=g.reading, xlabel="validation NDCG@10",
-               title=f"DiffuReason on {bb} (grey: literal)")
+        ax.set(yticks=y, ylim=(-0.6, len(g) - 0.4), title=f"DiffuReason on {bb} (grey: literal)")
+        ax.set_yticklabels(g.reading, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1].set_xlabel("validation NDCG@10 (seed 0)")
     return fig
 
 

@@ -729,3 +729,15 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     assert "--set train.patience=20" in str(empty.finding)
     assert empty.table.data.seed.tolist() == [0, 1]                      # the stored runs a rerun would repeat
     assert empty.table.data.run_id.iloc[0] == pairs[0][0]["run_id"]
+
+
+def test_the_grid_figure_stacks_one_panel_per_backbone_with_a_labelled_bar_per_reading(tmp_path):
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.050)
+    _fake(tmp_path, "diffureason-h", 0, "literal", 0.040)
+    fig = pages.readings_figure(dataset_grid(root=tmp_path), {"SASRec": 0.06}, {"SASRec": [0.058, 0.061]})
+    hstu, sasrec = fig.axes                                           # backbones in the grid's order
+    assert [len(ax.patches) for ax in fig.axes] == [1, 2 + 1]         # SASRec: two bars and its seeds' band
+    assert sorted(t.get_text() for t in sasrec.texts) == [" 0.0300", " 0.0500"]
+    assert [t.get_text() for t in sasrec.get_yticklabels()] == ["literal", "align: refinement only"]
+    assert hstu.get_legend() is None and sasrec.get_legend() is not None
