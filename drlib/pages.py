@@ -1184,7 +1184,8 @@ def readings_curves(grid_runs: list[dict], backbone_runs: list[dict]) -> Plot:
         by.setdefault(r["config"]["model"], []).append(r)
     if not by:
         return Plot(placeholder_figure("validation NDCG@10 per epoch", "epoch", "validation NDCG@10"))
-    fig, axes = _figure(5.2 * len(by), 4.2, len(by), sharey=True)
+    fig = Figure(figsize=(11, 3.8 * len(by)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(by), 1, squeeze=False)[:, 0]
     others = [f"C{i}" for i in range(1, 10) if i != 7]            # C0 is the choice, C7 is grey like the literal
     for ax, (model, runs) in zip(axes, by.items()):
         bb = BACKBONE_OF.get(model, model)
@@ -1205,10 +1206,11 @@ def readings_curves(grid_runs: list[dict], backbone_runs: list[dict]) -> Plot:
             ax.plot(h["epoch"], h["ndcg@10"], label=label, **style)
             top = h.loc[h["ndcg@10"].idxmax()]
             ax.plot(top["epoch"], top["ndcg@10"], "o", ms=3.5, color=style["color"], zorder=4)
-        ax.set(xlabel="epoch", title=f"DiffuReason on {bb}")
+        # a diverged run falls to ~0: the axis starts at half the lowest best score, so the rest stay readable
+        low = min(r["metrics"]["valid"]["ndcg@10"] for r in runs) / 2
+        ax.set(xlabel="epoch", ylabel="validation NDCG@10", title=f"DiffuReason on {bb}", ylim=(low, None))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    axes[0].set_ylabel("validation NDCG@10")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return Plot(fig)
 
 
