@@ -647,17 +647,28 @@ def user_paired_table(records: list[dict], datasets, metric: str = "ndcg@10", n_
 
 
 def training_curves(records: list[dict], datasets) -> Plot:
+    """Validation NDCG@10 per epoch of every run, one panel per dataset: one colour per model, one line style per
+    seed (solid, dashed, dotted), the legend beside the axes with one entry per model."""
     shown = [d for d in datasets if any(r["config"]["dataset"] == d for r in records)]
     if not shown:
         return Plot(placeholder_figure("validation NDCG@10 per epoch", "epoch", "validation NDCG@10",
                                   "no stored runs of these models"))
-    fig, axes = _figure(7 * len(shown), 3.4, len(shown))
+    fig = Figure(figsize=(10, 3.8 * len(shown)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
+    styles = ("-", "--", ":", "-.")
     for ax, d in zip(axes, shown):
-        for r in (r for r in records if r["config"]["dataset"] == d):
+        here = [r for r in records if r["config"]["dataset"] == d]
+        labels = list(dict.fromkeys(r["label"] for r in here))
+        for r in sorted(here, key=lambda r: (labels.index(r["label"]), r["config"]["seed"])):
             h = pd.DataFrame(r["history"])
-            ax.plot(h["epoch"], h["ndcg@10"], label=f"{r['label']} seed {r['config']['seed']}")
-        ax.set(xlabel="epoch", ylabel="validation NDCG@10", title=f"Training curves on {_name(d)} (validation)")
-        ax.legend(fontsize=7, ncol=2)
+            i, seed = labels.index(r["label"]), r["config"]["seed"]
+            ax.plot(h["epoch"], h["ndcg@10"], color=f"C{i % 10}", ls=styles[seed % len(styles)], lw=1.2,
+                    label=r["label"] if seed == min(x["config"]["seed"] for x in here if x["label"] == r["label"])
+                    else None)
+        ax.set(xlabel="epoch", ylabel="validation NDCG@10",
+               title=f"Training curves on {_name(d)} (validation; line style: seed 0 solid, 1 dashed, 2 dotted)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return Plot(fig)
 
 

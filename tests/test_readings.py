@@ -741,3 +741,15 @@ def test_the_grid_figure_stacks_one_panel_per_backbone_with_a_labelled_bar_per_r
     assert sorted(t.get_text() for t in sasrec.texts) == [" 0.0300", " 0.0500"]
     assert [t.get_text() for t in sasrec.get_yticklabels()] == ["literal", "align: refinement only"]
     assert hstu.get_legend() is None and sasrec.get_legend() is not None
+
+
+def test_training_curves_give_a_model_one_colour_its_seeds_line_styles_and_one_legend_entry(tmp_path):
+    _run(tmp_path, "hstu", 0, [0.05, 0.06], 0.05)
+    _run(tmp_path, "hstu", 1, [0.04, 0.06, 0.065], 0.05)
+    _run(tmp_path, "diffureason-h", 0, [0.02, 0.03], 0.02)
+    ax = pages.training_curves(load_records("main", root=tmp_path), ["beauty"]).figure.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["DiffuReason-H", "HSTU"]
+    hstu = [ln for ln in lines if len(ln.get_xdata()) in (2, 3) and ln.get_color() != lines[0].get_color()]
+    assert len(hstu) == 2 and hstu[0].get_color() == hstu[1].get_color()
+    assert {ln.get_linestyle() for ln in hstu} == {"-", "--"}
