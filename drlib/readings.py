@@ -11,6 +11,7 @@ runs are labelled ``DiffuReason-S (best)`` (``DiffuReason-H (best)``), the liter
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pandas as pd
@@ -19,7 +20,7 @@ from .diffureason.ablations import JOIN, READINGS, SASREC_ONLY, combine, describ
 from .experiments import EXPLORED
 from .paired import paired_table
 from .probes import stored_probe
-from .registry import MODELS as REGISTRY, make_config
+from .registry import MODELS as REGISTRY, config_from_record, make_config
 from .results import load_records
 
 EXPERIMENT = "readings"
@@ -227,8 +228,12 @@ def chosen_readings(dataset: str = "beauty", seed: int = 0, root=None) -> dict[s
     return {MODEL_OF[c.backbone]: c.reading for c in choose(t).itertuples() if c.reading != "literal"}
 
 
-def _but_patience(cfg: dict) -> dict:
-    return {**cfg, "train": {k: v for k, v in cfg["train"].items() if k != "patience"}}
+def _but_patience(record: dict) -> str:
+    """The run id ``record``'s config would have with ``train.patience`` unset: equal for two runs that differ
+    only in their patience. Rebuilt from the record (:func:`drlib.registry.config_from_record`), so a record stored
+    before a hash-neutral field existed still matches."""
+    cfg = config_from_record(record)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, patience=None)).run_id
 
 
 def patience_pairs(dataset: str = "beauty", root=None) -> list[tuple[dict, dict]]:
@@ -236,12 +241,14 @@ def patience_pairs(dataset: str = "beauty", root=None) -> list[tuple[dict, dict]
     --model diffureason-h --seed 0 --experiment patience --set train.patience=20``), each beside the stored run it
     repeats: the run in ``main`` or ``readings`` whose config is the same but for ``train.patience``.
     ``[(stored, longer)]`` on ``dataset``, in (model, seed) order; a rerun without its stored run is left out."""
-    stored = [r for e in ("main", EXPERIMENT) for r in load_records(e, root=root) if r["config"]["dataset"] == dataset]
+    reruns = load_records(PATIENCE, root=root, dataset=dataset)
+    if not reruns:
+        return []
+    stored = [(r, _but_patience(r)) for e in ("main", EXPERIMENT) for r in load_records(e, root=root, dataset=dataset)]
     out = []
-    for r in load_records(PATIENCE, root=root):
-        if r["config"]["dataset"] != dataset:
-            continue
-        same = [s for s in stored if _but_patience(s["config"]) == _but_patience(r["config"])
+    for r in reruns:
+        key = _but_patience(r)
+        same = [s for s, k in stored if k == key
                 and s["config"]["train"]["patience"] != r["config"]["train"]["patience"]]
         if same:
             out.append((same[0], r))

@@ -2,6 +2,7 @@
 module computes, not only on its config value. Tiny SASRec, one thread; ``reward="mrr"`` where a test needs
 L_align to carry a gradient (Hit@1 of an untrained model is almost always 0, so its advantages vanish)."""
 import dataclasses
+import json
 import math
 
 import pytest
@@ -710,6 +711,10 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     _run(tmp_path, "hstu", 0, [0.05, 0.06], 0.050)                        # the backbone, seed 0
     _run(tmp_path, "diffureason-h", 0, short + [0.045, 0.05, 0.04], 0.040, patience=20, experiment="patience")
     _run(tmp_path, "diffureason-s", 2, [0.02, 0.03], 0.020, patience=20, experiment="patience")   # repeats nothing
+    old = next((tmp_path / "main").glob("diffureason-h-*seed0-*.json"))   # stored before a hash-neutral field
+    rec = json.loads(old.read_text())                                    # existed, and through JSON (lists)
+    del rec["config"]["model_config"]["module"]["reward_screen"]
+    old.write_text(json.dumps(rec))
     pairs = patience_pairs(root=tmp_path)
     assert [(a["config"]["train"]["patience"], b["config"]["train"]["patience"]) for a, b in pairs] == [(10, 20)]
     assert pairs[0][0]["experiment"] == "main" and pairs[0][1]["config"]["seed"] == 0
