@@ -1300,7 +1300,7 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
                 "best epoch": r["timing"]["best_epoch"], "epochs": r["timing"]["epochs"],
                 "train min": r["timing"]["train_seconds"] / 60, "largest swing": largest_swing(r, metric),
                 f"valid {m}": r["metrics"]["valid"][metric], f"test {m}": t, "test vs backbone %": 100 * (t / bb - 1),
-                "run_id": r["run_id"]}
+                "commit": (r.get("env") or {}).get("git_commit", "")[:7], "run_id": r["run_id"]}
 
     # the pairs, or while none is stored the runs a rerun would repeat
     data = pd.DataFrame([row(r) for pair in pairs for r in pair] if pairs else
@@ -1309,9 +1309,11 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
            "swing": data["largest swing"].map(_num), f"valid {m}": data[f"valid {m}"].map(_num),
            f"test {m}": data[f"test {m}"].map(_num), "vs backbone": data["test vs backbone %"].map(_pct),
-           "train min": data["train min"].map(lambda v: f"{v:.0f}")}) if len(data) else data
+           "train min": data["train min"].map(lambda v: f"{v:.0f}"), "commit": data.commit}) if len(data) else data
     note = ("Swing: the largest change of validation " + m + " from one epoch to the next. Test is read after the "
-            "fact, not to choose; results/patience/ (the longer patience) and results/main/ or results/readings/.")
+            "fact, not to choose; results/patience/ (the longer patience) and results/main/ or results/readings/. "
+            "A rerun at another commit may draw other random numbers (e.g. dropout masks), so its curve can part "
+            "from the stored run's before that run stopped.")
     table = Table(shown, data, f"readings_patience_{dataset}", note)
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
