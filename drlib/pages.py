@@ -1309,11 +1309,11 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
            "swing": data["largest swing"].map(_num), f"valid {m}": data[f"valid {m}"].map(_num),
            f"test {m}": data[f"test {m}"].map(_num), "vs backbone": data["test vs backbone %"].map(_pct),
-           "train min": data["train min"].map(lambda v: f"{v:.0f}"), "commit": data.commit}) if len(data) else data
+           "train min": data["train min"].map(lambda v: f"{v:.0f}")}) if len(data) else data
     note = ("Swing: the largest change of validation " + m + " from one epoch to the next. Test is read after the "
             "fact, not to choose; results/patience/ (the longer patience) and results/main/ or results/readings/. "
-            "A rerun at another commit may draw other random numbers (e.g. dropout masks), so its curve can part "
-            "from the stored run's before that run stopped.")
+            "A rerun at another commit (the CSV's commit column) may draw other random numbers (e.g. dropout "
+            "masks), so its curve can part from the stored run's before that run stopped.")
     table = Table(shown, data, f"readings_patience_{dataset}", note)
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
