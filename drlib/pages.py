@@ -1109,7 +1109,9 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
             plan = planned(t, MODEL_OF[c.backbone], dataset)
             done = sum(r in set(g.reading) for r in plan)       # as `python -m drlib readings` counts them
             ahead = len(g) - done
-            extra = f" (and {ahead} combination{'s' if ahead > 1 else ''} trained ahead of {'their' if ahead > 1 else 'its'} turn)" if ahead else ""
+            many = ahead > 1
+            extra = (f" (and {ahead} combination{'s' if many else ''} trained ahead of {'their' if many else 'its'} "
+                     "turn)") if ahead else ""
             parts.append(f"on {c.backbone}, {done} of {len(plan)} readings stored{extra}, the best is *{c.reading}* "
                          f"(validation NDCG@10 {c['valid ndcg@10']:.4f}{lit}{gap})")
         text += f"**Ours** ({_name(dataset)}, seed 0, chosen on validation only): {'; '.join(parts)}."

@@ -21,7 +21,8 @@ from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
                             compared_records,
-                            comparison, dataset_grid, grid, largest_swing, patience_pairs, grid_jobs, grid_records, missing, planned, probe_configs, seed_jobs,
+                            comparison, dataset_grid, grid, largest_swing, patience_pairs, grid_jobs, grid_records,
+                            missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
 from drlib.results import find_run_record, load_records
 from drlib.registry import build_model, make_config, with_module
