@@ -20,7 +20,7 @@ from .data import (DATASETS, FORMATS, DataFormatError, dataset_names, load_seque
 from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
-from . import investigations
+from . import investigations, pages
 from .readings import (EXPERIMENT as READINGS_EXPERIMENT, MODEL_OF, choose_with_state, compared_records, comparison,
                        dataset_grid, grid_jobs, missing, seed_jobs)
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
@@ -455,28 +455,19 @@ def _readings(args) -> int:
 
 
 def _print_comparison(chosen: pd.DataFrame, n_boot: int) -> None:
-    """The readings' test comparison (``readings --compare``): per-seed test metrics, then the paired differences."""
+    """The readings' test comparison (``readings --compare``) as the readings page shows it, per dataset: per-seed
+    test metrics (:func:`pages.readings_seeds_table`), then the paired differences
+    (:func:`pages.readings_paired_table`, with the seeds and both means)."""
     records = compared_records(chosen, load_records("main"), load_records(READINGS_EXPERIMENT))
-    metrics = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
-    rows = [{"model": r["label"], "seed": r["config"]["seed"], **{k: r["metrics"]["test"][k] for k in metrics},
-             "best/epochs": f"{r['timing']['best_epoch']}/{r['timing']['epochs']}",
-             "train min": r["timing"]["train_seconds"] / 60, "run_id": r["run_id"]}
-            for r in sorted(records, key=lambda r: (r["label"], r["config"]["seed"]))]
-    print("\ntest metrics per seed (the reading chosen on validation labelled '(best)'):")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    c = comparison(records, chosen, metrics=metrics, n_boot=n_boot)
-    if c.empty:
-        return
-    pct = lambda v, base: f"{100 * v / base:+.1f}" if base else "–"
-    shown = pd.DataFrame({
-        "comparison": c.model + " vs " + c.against, "metric": c.metric, "seeds": c["seed list"],
-        "base": c.base, "new": c.new, "relative %": c["relative %"].map(lambda v: "–" if pd.isna(v) else f"{v:+.1f}"),
-        "seeds 95% (%)": [f"{pct(r.ci_low, r.base)} to {pct(r.ci_high, r.base)}" if r.seeds > 1 else "(1 seed)"
-                          for _, r in c.iterrows()],
-        "users 95% (diff.)": [f"{r['user ci_low']:+.4f} to {r['user ci_high']:+.4f}" for _, r in c.iterrows()],
-        "user p": c["user p"].map(lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}")})
-    print("\npaired test differences (t over seeds; paired bootstrap over test users, seeds averaged per user):")
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    c = comparison(records, chosen, metrics=("recall@5", "recall@10", "ndcg@5", "ndcg@10"), n_boot=n_boot)
+    for d in sorted({r["config"]["dataset"] for r in records}):
+        seeds = pages.readings_seeds_table([r for r in records if r["config"]["dataset"] == d], d)
+        print(f"\n{d}: test metrics per seed (the reading chosen on validation labelled '(best)'):")
+        print(seeds.shown.assign(run_id=seeds.data.run_id).to_string(index=False))
+        if len(c) and (c.dataset == d).any():
+            print(f"\n{d}: paired test differences (t over seeds; paired bootstrap over test users, seeds averaged "
+                  "per user):")
+            print(pages.readings_paired_table(c, d, wide=True).shown.to_string(index=False))
 
 
 def _runs(args) -> int:

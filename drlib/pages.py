@@ -1540,15 +1540,17 @@ def readings_seeds_table(records: list[dict], dataset: str) -> Table:
                  "results/readings/ (the chosen reading).")
 
 
-def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty") -> Table:
+def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty", wide: bool = False) -> Table:
     """:func:`drlib.readings.comparison` as the page shows it: per comparison and metric the relative difference with
-    its 95% interval over seeds, the per-user bootstrap interval of the difference and its p-value."""
+    its 95% interval over seeds, the per-user bootstrap interval of the difference and its p-value. ``wide`` (the
+    terminal's ``readings --compare``) adds the seeds compared and both means, which the page leaves to the CSV."""
     c = compared[compared.dataset == dataset] if len(compared) else compared
     if not len(c):
         shown = pd.DataFrame({"comparison": [], "metric": [], "relative (seeds 95%)": [], "users 95%": [], "p": []})
         return Table(shown, shown, f"readings_paired_{dataset}")
+    extra = {"seeds": list(c["seed list"]), "base": c.base.map(_num), "new": c.new.map(_num)} if wide else {}
     shown = pd.DataFrame({
-        "comparison": c.model + " vs " + c.against, "metric": c.metric.map(SHORT),
+        "comparison": c.model + " vs " + c.against, "metric": c.metric.map(SHORT), **extra,
         "relative (seeds 95%)": [_rel_ci(r) for _, r in c.iterrows()],
         "users 95%": [_users_ci(r.get("user ci_low"), r.get("user ci_high")) for _, r in c.iterrows()],
         "p": [_p(r.get("user p")) for _, r in c.iterrows()]})

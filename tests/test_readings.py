@@ -548,7 +548,7 @@ def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with
 
 def test_the_readings_command_prints_the_seeds_and_their_paired_differences(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
-    _full_grid(tmp_path)
+    t = _full_grid(tmp_path)
     for s in (0, 1, 2):
         _ranked(tmp_path, "sasrec", s, None, 0)
         _ranked(tmp_path, "diffureason-s", s, "literal", 8)
@@ -558,9 +558,12 @@ def test_the_readings_command_prints_the_seeds_and_their_paired_differences(tmp_
     seeds = out.split("test metrics per seed")[1].split("paired test differences")[0]
     assert seeds.count("SASRec ") == 3 and seeds.count("DiffuReason-S (best)") == 1
     diffs = out.split("paired test differences")[1].splitlines()
-    lit = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S vs SASRec") and "ndcg@10" in ln][0]
-    best = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S (best) vs SASRec") and "ndcg@10" in ln][0]
+    lit = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S vs SASRec") and " N@10 " in ln][0]
+    best = [ln for ln in diffs if ln.strip().startswith("DiffuReason-S (best) vs SASRec") and " N@10 " in ln][0]
     assert "0,1,2" in lit and "(1 seed)" not in lit and "(1 seed)" in best
+    recs = compared_records(choose(t), load_records("main", root=tmp_path), load_records("readings", root=tmp_path))
+    page = pages.readings_paired_table(comparison(recs, choose(t), metrics=("ndcg@10",), n_boot=200)).shown
+    assert page[page.comparison == "DiffuReason-S vs SASRec"]["relative (seeds 95%)"].iloc[0] in lit  # as the book
     assert cli.main(["readings"]) == 0 and "paired test differences" not in capsys.readouterr().out
 
 
