@@ -258,7 +258,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         else:
             state["bad_epochs"] += 1
         epoch_seconds = time.perf_counter() - t_epoch
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds, **valid,
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds,
+               "device": device.type, **valid,       # a run resumed on another device says which epochs ran where
                **{f"train_{k}": v / n_batches for k, v in extra.items()}}
         state["history"].append(rec)
         state["train_seconds"] += epoch_seconds

@@ -117,6 +117,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, model, mid_epoch, monke
         assert torch.load(tmp_path / "b.pt", weights_only=False)["state"]["partial"]["next_batch"] > 0
     model, res = train(tmp_path / "b.pt")
     assert res.epochs_run == 4 and [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
+    assert {h["device"] for h in res.history} == {"cpu"}       # where each epoch ran, kept through the resume
     for (k, v), (_, w) in zip(ref_model.state_dict().items(), model.state_dict().items()):
         assert torch.equal(v, w), k
 
