@@ -36,7 +36,7 @@ from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
 from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
-from .results import module_setting, record_file, records_frame
+from .results import devices_text, module_setting, record_file, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
 NOT_MEASURED_PLAIN = "not yet measured on the strong backbones\n(see results/archive/)"
@@ -174,6 +174,21 @@ def _pct(x, digits: int = 1) -> str:
 def _p(p) -> str:
     """A p-value as the tables show it (``< 0.001`` below that; ``–`` when missing)."""
     return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+MIXED = "†"
+MIXED_NOTE = ("† Trained on two machines (a GPU's checkpoint finished on the CPU; the CSV's devices column gives the "
+              "epochs on each): its minutes add up both, so they are not one machine's cost.")
+
+
+def _minutes(v, mixed: bool = False) -> str:
+    """Training minutes as the tables show them, :data:`MIXED` marking a run that trained on two devices."""
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}{MIXED if mixed else ''}"
+
+
+def _note_mixed(note: str, mixed) -> str:
+    """``note`` with :data:`MIXED_NOTE` added when any row of ``mixed`` (booleans) is marked."""
+    return f"{note} {MIXED_NOTE}" if any(mixed) else note
 
 
 def _users_ci(lo, hi) -> str:
@@ -600,11 +615,13 @@ def cost_table(records: list[dict]) -> Table:
     if data.empty:
         data = pd.DataFrame(columns=["dataset", "label", "profile", "seeds", "epochs", "train_seconds",
                                      "train_ms_per_batch", "eval_seconds"])
+    mixed = list(data["mixed_devices"]) if "mixed_devices" in data else [False] * len(data)
+    mark = lambda v, m: _num(v, 1) + (MIXED if m else "")
     shown = pd.DataFrame({"dataset": [_name(d) for d in data.dataset], "model": data.label, "seeds": data.seeds,
                           "epochs": data.epochs.map(lambda v: _num(v, 1)),
-                          "train min": data.train_seconds.map(lambda v: _num(v / 60, 1)),
-                          "ms / batch": data.train_ms_per_batch.map(lambda v: _num(v, 1))})
-    return Table(shown, data, "training_cost", "Means over seeds; each record names its machine.")
+                          "train min": [mark(v / 60, m) for v, m in zip(data.train_seconds, mixed)],
+                          "ms / batch": [mark(v, m) for v, m in zip(data.train_ms_per_batch, mixed)]})
+    return Table(shown, data, "training_cost", _note_mixed("Means over seeds; each record names its machine.", mixed))
 
 
 def improvement_table(records: list[dict], datasets) -> Table:
@@ -1120,7 +1137,7 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
                               "vs literal": t["vs literal %"].map(_pct),
                               "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
-                              "train min": t["train min"].map(lambda v: f"{v:.0f}")})
+                              "train min": [_minutes(v, "+" in d) for v, d in zip(t["train min"], t.devices)]})
         data = t
     else:
         text += f"**Ours:** {NOT_MEASURED} (the grid is training: `tools/jobs/readings.txt`)."
@@ -1128,9 +1145,10 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         shown = pd.DataFrame({"reading": list(READINGS), "settings": [describe(r) or "(as written)" for r in READINGS],
                               "valid N@10": "–"})
         data = shown
-    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}",
-                                           "Seed 0; literal = the plain model (results/main/), the others "
-                                           "results/readings/. Test metrics are not used to choose."))
+    note = ("Seed 0; literal = the plain model (results/main/), the others results/readings/. Test metrics are not "
+            "used to choose.")
+    mixed = ["+" in d for d in data.devices] if "devices" in data else []
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}", _note_mixed(note, mixed)))
 
 
 def _seed_noise(t: pd.DataFrame, seeds: dict[str, list[float]]) -> str:
@@ -1302,7 +1320,8 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
                 "best epoch": r["timing"]["best_epoch"], "epochs": r["timing"]["epochs"],
                 "train min": r["timing"]["train_seconds"] / 60, "largest swing": largest_swing(r, metric),
                 f"valid {m}": r["metrics"]["valid"][metric], f"test {m}": t, "test vs backbone %": 100 * (t / bb - 1),
-                "commit": (r.get("env") or {}).get("git_commit", "")[:7], "run_id": r["run_id"]}
+                "commit": (r.get("env") or {}).get("git_commit", "")[:7], "devices": devices_text(r),
+                "run_id": r["run_id"]}
 
     # the pairs, or while none is stored the runs a rerun would repeat
     data = pd.DataFrame([row(r) for pair in pairs for r in pair] if pairs else
@@ -1311,12 +1330,14 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
            "swing": data["largest swing"].map(_num), f"valid {m}": data[f"valid {m}"].map(_num),
            f"test {m}": data[f"test {m}"].map(_num), "vs backbone": data["test vs backbone %"].map(_pct),
-           "train min": data["train min"].map(lambda v: f"{v:.0f}")}) if len(data) else data
+           "train min": [_minutes(v, "+" in d) for v, d in zip(data["train min"], data.devices)]}) \
+        if len(data) else data
     note = ("Swing: the largest change of validation " + m + " from one epoch to the next. Test is read after the "
             "fact, not to choose; results/patience/ (the longer patience) and results/main/ or results/readings/. "
             "A rerun at another commit (the CSV's commit column) may draw other random numbers (e.g. dropout "
             "masks), so its curve can part from the stored run's before that run stopped.")
-    table = Table(shown, data, f"readings_patience_{dataset}", note)
+    table = Table(shown, data, f"readings_patience_{dataset}",
+                  _note_mixed(note, ["+" in d for d in data.devices] if len(data) else []))
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
                  "--model diffureason-h --seed 0 1 2 --experiment patience --set train.patience=20` stores them "
@@ -1530,14 +1551,15 @@ def readings_seeds_table(records: list[dict], dataset: str) -> Table:
         t, tm = r["metrics"]["test"], r["timing"]
         rows.append({"model": r["label"], "seed": r["config"]["seed"], **{SHORT[k]: t[k] for k in METRICS},
                      "best epoch": tm["best_epoch"], "epochs": tm["epochs"], "train min": tm["train_seconds"] / 60,
-                     "run_id": r["run_id"]})
+                     "devices": devices_text(r), "run_id": r["run_id"]})
     data = pd.DataFrame(rows)
     shown = data[["model", "seed"]].assign(
         **{k: data[k].map(_num) for k in SHORT.values()},
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
-           "train min": data["train min"].map(lambda v: f"{v:.0f}")})
-    return Table(shown, data, f"readings_seeds_{dataset}", "Test metrics; results/main/ (backbones, literal) and "
-                 "results/readings/ (the chosen reading).")
+           "train min": [_minutes(v, "+" in d) for v, d in zip(data["train min"], data.devices)]})
+    return Table(shown, data, f"readings_seeds_{dataset}", _note_mixed(
+        "Test metrics; results/main/ (backbones, literal) and results/readings/ (the chosen reading).",
+        ["+" in d for d in data.devices]))
 
 
 def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty", wide: bool = False) -> Table:

@@ -154,7 +154,7 @@ def summary(records: list[dict], split: str = "test") -> pd.DataFrame:
     std = g[list(METRICS)].std(ddof=1).fillna(0.0).add_suffix(" std")
     extra = g.agg(seeds=("seed", "nunique"), train_seconds=("train_seconds", "mean"),
                   epochs=("epochs", "mean"), train_ms_per_batch=("train_ms_per_batch", "mean"),
-                  eval_seconds=("eval_seconds", "mean"))
+                  eval_seconds=("eval_seconds", "mean"), mixed_devices=("mixed devices", "any"))
     return pd.concat([out, std, extra], axis=1).reset_index()
 
 

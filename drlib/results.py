@@ -164,13 +164,34 @@ def module_setting(record: dict, field: str):
     return (record["config"]["model_config"].get("module") or {}).get(field)
 
 
+def epoch_devices(record: dict) -> dict[str, int]:
+    """``{device type: epochs}`` of a training record, in the order the devices were first used. A run resumed from
+    a checkpoint on another machine (a GPU's, finished on the CPU) trained on both, and its ``timing`` adds up the
+    minutes of both. An epoch stored before the history named its device (December 2026) counts as the record's
+    ``env.device``."""
+    default = str((record.get("env") or {}).get("device", "cpu")).split(":")[0]
+    out: dict[str, int] = {}
+    for h in record.get("history") or []:
+        d = str(h.get("device", default)).split(":")[0]
+        out[d] = out.get(d, 0) + 1
+    return out
+
+
+def devices_text(record: dict) -> str:
+    """``"cpu"``, or for a run on several devices ``"cuda 19 + cpu 27"`` (epochs on each, in order)."""
+    dev = epoch_devices(record)
+    return next(iter(dev)) if len(dev) == 1 else " + ".join(f"{d} {n}" for d, n in dev.items()) or "?"
+
+
 def records_frame(records: list[dict], split: str = "test"):
-    """Flatten records into a pandas DataFrame: one row per run with label, dataset, seed, metrics, timing."""
+    """Flatten records into a pandas DataFrame: one row per run with label, dataset, seed, metrics, timing and
+    ``devices`` (:func:`devices_text`; ``mixed devices`` True when the epochs ran on more than one)."""
     rows = []
     for r in records:
         c = r["config"]
         rows.append({"label": r["label"], "dataset": c["dataset"], "model": c["model"], "profile": c["profile"],
-                     "seed": c["seed"], **r["metrics"][split], **r["timing"], "run_id": r["run_id"]})
+                     "seed": c["seed"], **r["metrics"][split], **r["timing"], "run_id": r["run_id"],
+                     "devices": devices_text(r), "mixed devices": len(epoch_devices(r)) > 1})
     return pd.DataFrame(rows)
 
 

@@ -24,7 +24,8 @@ from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_re
                             comparison, dataset_grid, grid, largest_swing, patience_pairs, grid_jobs, grid_records,
                             missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
-from drlib.results import find_run_record, load_records
+from drlib.report import summary
+from drlib.results import devices_text, epoch_devices, find_run_record, load_records, records_frame
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
 
@@ -762,3 +763,28 @@ def test_training_curves_give_a_model_one_colour_its_seeds_line_styles_and_one_l
     hstu = [ln for ln in lines if len(ln.get_xdata()) in (2, 3) and ln.get_color() != lines[0].get_color()]
     assert len(hstu) == 2 and hstu[0].get_color() == hstu[1].get_color()
     assert {ln.get_linestyle() for ln in hstu} == {"-", "--"}
+
+
+def test_a_run_trained_on_two_devices_is_marked_wherever_its_minutes_are_shown():
+    def rec(label, seed, devices, env_device="cpu"):
+        m = {k: 0.05 for k in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")}
+        return {"label": label, "run_id": f"{label}-{seed}", "env": {"device": env_device},
+                "config": {"seed": seed, "dataset": "beauty", "model": "diffureason-s", "profile": "cpu"},
+                "metrics": {"test": m, "valid": m},
+                "timing": {"best_epoch": 2, "epochs": len(devices), "train_seconds": 600.0,
+                           "train_ms_per_batch": 100.0, "eval_seconds": 1.0},
+                "history": [{"epoch": i + 1} if d is None else {"epoch": i + 1, "device": d}
+                            for i, d in enumerate(devices)]}
+
+    moved = rec("DiffuReason-S", 2, ["cuda", "cuda", "cpu", "cpu", "cpu"])
+    old = rec("DiffuReason-S", 0, [None, None, None], env_device="cuda:0")    # before the history named it
+    plain = rec("DiffuReason-S", 1, ["cpu"] * 4)
+    assert epoch_devices(moved) == {"cuda": 2, "cpu": 3} and devices_text(moved) == "cuda 2 + cpu 3"
+    assert epoch_devices(old) == {"cuda": 3} and devices_text(plain) == "cpu"
+    t = pages.readings_seeds_table([plain, moved], "beauty")
+    assert list(t.shown["train min"]) == ["10", "10†"] and "two machines" in t.note
+    assert "two machines" not in pages.readings_seeds_table([plain, old], "beauty").note
+    cost = pages.cost_table([plain, moved, old])
+    assert list(cost.shown["train min"]) == ["10.0†"] and "two machines" in cost.note   # one model: any seed marks
+    assert records_frame([moved, plain])["mixed devices"].tolist() == [True, False]
+    assert summary([plain])["mixed_devices"].tolist() == [False]
