@@ -178,9 +178,12 @@ def epoch_devices(record: dict) -> dict[str, int]:
 
 
 def devices_text(record: dict) -> str:
-    """``"cpu"``, or for a run on several devices ``"cuda 19 + cpu 27"`` (epochs on each, in order)."""
+    """``"cpu"``, or for a run on several devices ``"cuda 19 + cpu 27"`` (epochs on each, in order); a record
+    without a history names its ``env.device``."""
     dev = epoch_devices(record)
-    return next(iter(dev)) if len(dev) == 1 else " + ".join(f"{d} {n}" for d, n in dev.items()) or "?"
+    if len(dev) > 1:
+        return " + ".join(f"{d} {n}" for d, n in dev.items())
+    return next(iter(dev)) if dev else str((record.get("env") or {}).get("device", "?")).split(":")[0]
 
 
 def records_frame(records: list[dict], split: str = "test"):

@@ -781,6 +781,7 @@ def test_a_run_trained_on_two_devices_is_marked_wherever_its_minutes_are_shown()
     plain = rec("DiffuReason-S", 1, ["cpu"] * 4)
     assert epoch_devices(moved) == {"cuda": 2, "cpu": 3} and devices_text(moved) == "cuda 2 + cpu 3"
     assert epoch_devices(old) == {"cuda": 3} and devices_text(plain) == "cpu"
+    assert devices_text({**plain, "history": []}) == "cpu" and devices_text({**old, "history": []}) == "cuda"
     t = pages.readings_seeds_table([plain, moved], "beauty")
     assert list(t.shown["train min"]) == ["10", "10†"] and "two machines" in t.note
     assert "two machines" not in pages.readings_seeds_table([plain, old], "beauty").note
