@@ -365,6 +365,11 @@ def verdict_finding(table: pd.DataFrame, metric: str = "ndcg@10", chosen: pd.Dat
         above = int((ci["ci low %"] > 0).sum())
         ours += (f" Our interval contains the paper's improvement in {inside} of {len(ci)} pairs with an interval and "
                  f"lies above zero in {above}.")
+        two = ci[ci.seeds == 2]
+        if len(two):                            # t with one degree of freedom: 12.7 times the standard error
+            names = "; ".join(_finding_name(r, chosen) for _, r in two.iterrows())
+            ours += (f" An interval over two seeds has one degree of freedom, so it is wide ({names}): the per-user "
+                     "paired test on the readings page is the sharper check until a third seed is stored.")
     return Markdown(f"{paper} {ours}")
 
 

@@ -71,6 +71,9 @@ def test_verdict_with_measured_pairs_reports_the_interval():
     assert f"DiffuReason-S on Beauty, literal: {mine['ours %']:+.1f}%" in page.finding.text
     assert "11 of 12 pairs not yet measured" in page.finding.text
     assert "Our interval contains the paper's improvement in" in page.finding.text
+    assert "two seeds" not in page.finding.text
+    two = pages.verdict([r for r in recs if r["config"]["seed"] < 2]).finding.text
+    assert "two seeds has one degree of freedom, so it is wide (DiffuReason-S on Beauty, literal)" in two
     shown = page.table.shown
     assert shown.loc[(shown.backbone == "SASRec") & (shown.dataset == "Beauty"), "ours N@10 (95% CI)"].iloc[0] \
         .startswith(f"{mine['ours %']:+.1f}% (")
