@@ -429,7 +429,7 @@ def _readings(args) -> int:
     chosen = choose_with_state(table)
     if len(table):
         cols = ["backbone", "reading", "valid ndcg@10", "vs literal %", "best epoch", "epochs", "train min"]
-        cols += ["devices"] if table.devices.str.contains("+", regex=False).any() else []
+        cols += ["devices"] if table["mixed devices"].any() else []
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         for _, c in chosen.iterrows():
             state = ("final" if c.trained >= c.planned else

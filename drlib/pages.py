@@ -36,7 +36,7 @@ from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
 from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
-from .results import devices_text, module_setting, record_file, records_frame
+from .results import devices_text, mixed_devices, module_setting, record_file, records_frame
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
 NOT_MEASURED_PLAIN = "not yet measured on the strong backbones\n(see results/archive/)"
@@ -1142,7 +1142,7 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
                               "vs literal": t["vs literal %"].map(_pct),
                               "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
-                              "train min": [_minutes(v, "+" in d) for v, d in zip(t["train min"], t.devices)]})
+                              "train min": [_minutes(v, m) for v, m in zip(t["train min"], t["mixed devices"])]})
         data = t
     else:
         text += f"**Ours:** {NOT_MEASURED} (the grid is training: `tools/jobs/readings.txt`)."
@@ -1152,7 +1152,7 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         data = shown
     note = ("Seed 0; literal = the plain model (results/main/), the others results/readings/. Test metrics are not "
             "used to choose.")
-    mixed = ["+" in d for d in data.devices] if "devices" in data else []
+    mixed = list(data["mixed devices"]) if "mixed devices" in data else []
     return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}", _note_mixed(note, mixed)))
 
 
@@ -1326,7 +1326,7 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
                 "train min": r["timing"]["train_seconds"] / 60, "largest swing": largest_swing(r, metric),
                 f"valid {m}": r["metrics"]["valid"][metric], f"test {m}": t, "test vs backbone %": 100 * (t / bb - 1),
                 "commit": (r.get("env") or {}).get("git_commit", "")[:7], "devices": devices_text(r),
-                "run_id": r["run_id"]}
+                "mixed devices": mixed_devices(r), "run_id": r["run_id"]}
 
     # the pairs, or while none is stored the runs a rerun would repeat
     data = pd.DataFrame([row(r) for pair in pairs for r in pair] if pairs else
@@ -1335,14 +1335,14 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
            "swing": data["largest swing"].map(_num), f"valid {m}": data[f"valid {m}"].map(_num),
            f"test {m}": data[f"test {m}"].map(_num), "vs backbone": data["test vs backbone %"].map(_pct),
-           "train min": [_minutes(v, "+" in d) for v, d in zip(data["train min"], data.devices)]}) \
+           "train min": [_minutes(v, m) for v, m in zip(data["train min"], data["mixed devices"])]}) \
         if len(data) else data
     note = ("Swing: the largest change of validation " + m + " from one epoch to the next. Test is read after the "
             "fact, not to choose; results/patience/ (the longer patience) and results/main/ or results/readings/. "
             "A rerun at another commit (the CSV's commit column) may draw other random numbers (e.g. dropout "
             "masks), so its curve can part from the stored run's before that run stopped.")
     table = Table(shown, data, f"readings_patience_{dataset}",
-                  _note_mixed(note, ["+" in d for d in data.devices] if len(data) else []))
+                  _note_mixed(note, list(data["mixed devices"]) if len(data) else []))
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
                  "--model diffureason-h --seed 0 1 2 --experiment patience --set train.patience=20` stores them "
@@ -1556,15 +1556,16 @@ def readings_seeds_table(records: list[dict], dataset: str) -> Table:
         t, tm = r["metrics"]["test"], r["timing"]
         rows.append({"model": r["label"], "seed": r["config"]["seed"], **{SHORT[k]: t[k] for k in METRICS},
                      "best epoch": tm["best_epoch"], "epochs": tm["epochs"], "train min": tm["train_seconds"] / 60,
-                     "devices": devices_text(r), "run_id": r["run_id"]})
+                     "devices": devices_text(r),
+                     "mixed devices": mixed_devices(r), "run_id": r["run_id"]})
     data = pd.DataFrame(rows)
     shown = data[["model", "seed"]].assign(
         **{k: data[k].map(_num) for k in SHORT.values()},
         **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
-           "train min": [_minutes(v, "+" in d) for v, d in zip(data["train min"], data.devices)]})
+           "train min": [_minutes(v, m) for v, m in zip(data["train min"], data["mixed devices"])]})
     return Table(shown, data, f"readings_seeds_{dataset}", _note_mixed(
         "Test metrics; results/main/ (backbones, literal) and results/readings/ (the chosen reading).",
-        ["+" in d for d in data.devices]))
+        list(data["mixed devices"])))
 
 
 def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty", wide: bool = False) -> Table:

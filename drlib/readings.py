@@ -21,7 +21,7 @@ from .experiments import EXPLORED
 from .paired import paired_table
 from .probes import stored_probe
 from .registry import MODELS as REGISTRY, config_from_record, make_config
-from .results import devices_text, load_records
+from .results import devices_text, load_records, mixed_devices
 
 EXPERIMENT = "readings"
 PATIENCE = "patience"          # results/patience/: runs retrained with a longer early-stopping patience
@@ -83,7 +83,7 @@ def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
                      "valid recall@10": r["metrics"]["valid"]["recall@10"],
                      "best epoch": r["timing"]["best_epoch"], "epochs": r["timing"]["epochs"],
                      "train min": r["timing"]["train_seconds"] / 60, "devices": devices_text(r),
-                     "run_id": r["run_id"]})
+                     "mixed devices": mixed_devices(r), "run_id": r["run_id"]})
     df = pd.DataFrame(rows)
     if df.empty:
         return df

@@ -177,6 +177,11 @@ def epoch_devices(record: dict) -> dict[str, int]:
     return out
 
 
+def mixed_devices(record: dict) -> bool:
+    """Whether the record's epochs ran on more than one device (:func:`epoch_devices`)."""
+    return len(epoch_devices(record)) > 1
+
+
 def devices_text(record: dict) -> str:
     """``"cpu"``, or for a run on several devices ``"cuda 19 + cpu 27"`` (epochs on each, in order); a record
     without a history names its ``env.device``."""
@@ -194,7 +199,7 @@ def records_frame(records: list[dict], split: str = "test"):
         c = r["config"]
         rows.append({"label": r["label"], "dataset": c["dataset"], "model": c["model"], "profile": c["profile"],
                      "seed": c["seed"], **r["metrics"][split], **r["timing"], "run_id": r["run_id"],
-                     "devices": devices_text(r), "mixed devices": len(epoch_devices(r)) > 1})
+                     "devices": devices_text(r), "mixed devices": mixed_devices(r)})
     return pd.DataFrame(rows)
 
 
