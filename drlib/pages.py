@@ -1010,6 +1010,7 @@ def trajectories(probes: list[dict], model: str) -> Page:
                  f"{g['median rank'].iloc[0]:.0f} to {g['median rank'].iloc[-1]:.0f}.")
         if g["ndcg@10"].idxmax() != g.index[-1]:
             text += f" The best stage is {g['ndcg@10'].idxmax()}, not the last."
+        text += _later_tokens(probes)
         fig = trajectory_figure(probes[0])
     else:
         text += f" **Ours** ({label}): {NOT_MEASURED}."
@@ -1020,6 +1021,21 @@ def trajectories(probes: list[dict], model: str) -> Page:
                           "N@10": data["ndcg@10"].map(_num), "median rank": data["median rank"].map(lambda v: _num(v, 0))})
     return Page(Markdown(text), fig, Table(shown, data, f"trajectories_{model}",
                                            "Test users; a Semantic-ID backbone ranks a target outside the beam last."))
+
+
+def _later_tokens(probes: list[dict]) -> str:
+    """A sentence on how alike the thinking tokens after the first are (Fig. 4's heatmap: the mean cosine of
+    tau_2 and tau_R over the probes that store a similarity matrix and have R >= 3), or "" when none does."""
+    cos = []
+    for p in probes:
+        R = sum(st.startswith("step") for st in p["stages"])
+        if p.get("similarity") is not None and R >= 3:
+            cos.append((np.array(p["similarity"])[1, R - 1], R))
+    if not cos:
+        return ""
+    c, R = float(np.mean([v for v, _ in cos])), cos[0][1]
+    text = f" The cosine between thinking tokens 2 and {R} is {f'{c:.3f}' if c < 0.9995 else 'above 0.999'}"
+    return text + (f": step {R} points almost where step 2 does." if c >= 0.95 else ".")
 
 
 def trajectory_figure(probe: dict) -> Figure:

@@ -141,6 +141,25 @@ def test_sparsity_groups_and_trajectories_from_probe_records():
     assert page.figure.png()[:4] == traj.figure.png()[:4] == b"\x89PNG"
 
 
+def test_trajectories_say_how_alike_the_later_thinking_tokens_are():
+    def probe(cos23):
+        stages = ["step 1", "step 2", "step 3", "diffusion"]
+        sim = np.eye(4)
+        sim[1, 2] = sim[2, 1] = cos23
+        return {"label": "DiffuReason-S", "config": {"seed": 0}, "stages": stages, "groups": [],
+                "stage_metrics": {s: {"recall@10": 0.05, "ndcg@10": 0.02} for s in stages},
+                "median_rank": {s: 300.0 for s in stages}, "similarity": sim.tolist(), "sample_ranks": [[3, 2, 1, 1]]}
+    alike = pages.trajectories([probe(0.99), probe(0.97)], "diffureason-s").finding.text
+    assert "cosine between thinking tokens 2 and 3 is 0.980: step 3 points almost where step 2 does" in alike
+    same = pages.trajectories([probe(0.99996)], "diffureason-s").finding.text
+    assert "tokens 2 and 3 is above 0.999: step 3" in same                # not a rounded "1.000"
+    apart = pages.trajectories([probe(0.40)], "diffureason-s").finding.text
+    assert "tokens 2 and 3 is 0.400." in apart and "points almost" not in apart
+    two = pages.trajectories([{**probe(0.99), "stages": ["step 1", "step 2", "diffusion"],
+                               "sample_ranks": [[3, 2, 1]]}], "diffureason-s")
+    assert "thinking tokens 2 and" not in two.finding.text          # R = 2: no later token to compare
+
+
 def test_every_finding_number_comes_from_the_records():
     """The same page with other records says other numbers: nothing in a finding is typed in."""
     a = pages.main_results([_record("SASRec", "sasrec", "beauty", 0, 0.0400)], ["beauty"], ["sasrec"]).finding.text
