@@ -1,9 +1,13 @@
 """tools/cpu_queue.sh: runs a job list one training at a time, skips finished configs, logs each job."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
+import pytest
+
+from drlib import cli
 from drlib.utils import REPO_ROOT
 
 
@@ -29,3 +33,29 @@ def test_cpu_queue_runs_the_list_and_skips_what_is_stored(tmp_path):
                    timeout=300)
     assert [p.name.split("-")[3] for p in sorted((tmp_path / "results" / "main").glob("*.json"))] == ["seed0", "seed2"]
     assert (tmp_path / "logs" / "cpu-queue.log").read_text().splitlines()[-1].endswith("end b rc=0")
+
+
+def _job_configs(line: str, dataset: str):
+    """The configs ``tools/cpu_queue.sh`` would train for one job line (``name ARGS``) on ``dataset``."""
+    name, rest = line.split(None, 1)
+    args = cli.build_parser().parse_args(["train", "--dataset", dataset, "--profile", "cpu", "--no-progress",
+                                          *shlex.split(rest)])
+    return name, cli.configs_from_args(args)
+
+
+def test_every_job_list_names_configs_that_exist():
+    """A typo in a job list (a model, an ablation, a --set field) would otherwise show only when a queue, hours in,
+    reaches that line. Every line of tools/jobs/*.txt must make its configs, on each dataset the list is run for."""
+    lists = sorted((REPO_ROOT / "tools" / "jobs").glob("*.txt"))
+    assert len(lists) >= 8
+    for path in lists:
+        datasets = ["instruments", "sports"] if path.stem == "other_datasets" else ["beauty"]
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        names = [ln.split()[0] for ln in lines]
+        assert len(names) == len(set(names)), f"{path.name}: a job name twice"
+        for ln in lines:
+            for d in datasets:
+                _, cfgs = _job_configs(ln, d)
+                assert cfgs and all(c.data.dataset == d for c in cfgs), (path.name, ln)
+    with pytest.raises((KeyError, ValueError)):
+        _job_configs("x --model diffureason-s --seed 0 --experiment readings --ablation 'not a reading'", "beauty")
