@@ -36,7 +36,7 @@ from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
 from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
-from .results import devices_text, mixed_devices, module_setting, record_file, records_frame
+from .results import devices_text, mixed_devices, module_setting, record_file, records_frame, stopped_at_cap
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
 NOT_MEASURED_PLAIN = "not yet measured on the strong backbones\n(see results/archive/)"
@@ -189,6 +189,22 @@ def _minutes(v, mixed: bool = False) -> str:
 def _note_mixed(note: str, mixed) -> str:
     """``note`` with :data:`MIXED_NOTE` added when any row of ``mixed`` (booleans) is marked."""
     return f"{note} {MIXED_NOTE}" if any(mixed) else note
+
+
+AT_CAP = "‡"
+AT_CAP_NOTE = ("‡ Stopped at its epoch cap fewer than `patience` epochs after its best validation epoch: still "
+               "improving when it stopped, so below its plateau.")
+
+
+def _epochs(best, last, at_cap: bool = False) -> str:
+    """``best / last`` epoch as the tables show them, :data:`AT_CAP` marking a run stopped at its cap still
+    improving (:func:`drlib.results.stopped_at_cap`)."""
+    return f"{best} / {last}{AT_CAP if at_cap else ''}"
+
+
+def _note_cap(note: str, at_cap) -> str:
+    """``note`` with :data:`AT_CAP_NOTE` added when any row of ``at_cap`` (booleans) is marked."""
+    return f"{note} {AT_CAP_NOTE}" if any(at_cap) else note
 
 
 def _users_ci(lo, hi) -> str:
@@ -1034,7 +1050,8 @@ def _later_tokens(probes: list[dict]) -> str:
     if not cos:
         return ""
     c, R = float(np.mean([v for v, _ in cos])), cos[0][1]
-    text = f" The cosine between thinking tokens 2 and {R} is {f'{c:.3f}' if c < 0.9995 else 'above 0.999'}"
+    said = f"{c:.3f}" if c < 0.9995 else "above 0.999"                  # not a rounded "1.000"
+    text = f" The cosine between thinking tokens 2 and {R} is {said}"
     return text + (f": step {R} points almost where step 2 does." if c >= 0.95 else ".")
 
 
@@ -1157,7 +1174,8 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         fig = readings_figure(t, backbones, seeds)
         shown = pd.DataFrame({"backbone": t.backbone, "reading": t.reading, "valid N@10": t["valid ndcg@10"].map(_num),
                               "vs literal": t["vs literal %"].map(_pct),
-                              "best / epochs": [f"{b} / {e}" for b, e in zip(t["best epoch"], t.epochs)],
+                              "best / epochs": [_epochs(b, e, c) for b, e, c in
+                                                zip(t["best epoch"], t.epochs, t["stopped at cap"])],
                               "train min": [_minutes(v, m) for v, m in zip(t["train min"], t["mixed devices"])]})
         data = t
     else:
@@ -1169,7 +1187,9 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
     note = ("Seed 0; literal = the plain model (results/main/), the others results/readings/. Test metrics are not "
             "used to choose.")
     mixed = list(data["mixed devices"]) if "mixed devices" in data else []
-    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}", _note_mixed(note, mixed)))
+    at_cap = list(data["stopped at cap"]) if "stopped at cap" in data else []
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}",
+                                           _note_cap(_note_mixed(note, mixed), at_cap)))
 
 
 def _seed_noise(t: pd.DataFrame, seeds: dict[str, list[float]]) -> str:
@@ -1342,13 +1362,14 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
                 "train min": r["timing"]["train_seconds"] / 60, "largest swing": largest_swing(r, metric),
                 f"valid {m}": r["metrics"]["valid"][metric], f"test {m}": t, "test vs backbone %": 100 * (t / bb - 1),
                 "commit": (r.get("env") or {}).get("git_commit", "")[:7], "devices": devices_text(r),
-                "mixed devices": mixed_devices(r), "run_id": r["run_id"]}
+                "mixed devices": mixed_devices(r), "stopped at cap": stopped_at_cap(r), "run_id": r["run_id"]}
 
     # the pairs, or while none is stored the runs a rerun would repeat
     data = pd.DataFrame([row(r) for pair in pairs for r in pair] if pairs else
                         [row(r) for r in sorted(here, key=lambda r: (r["label"], r["config"]["seed"]))])
     shown = data[["model", "seed", "patience"]].assign(
-        **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
+        **{"best / epochs": [_epochs(b, e, c) for b, e, c in zip(data["best epoch"], data.epochs,
+                                                                 data["stopped at cap"])],
            "swing": data["largest swing"].map(_num), f"valid {m}": data[f"valid {m}"].map(_num),
            f"test {m}": data[f"test {m}"].map(_num), "vs backbone": data["test vs backbone %"].map(_pct),
            "train min": [_minutes(v, m) for v, m in zip(data["train min"], data["mixed devices"])]}) \
@@ -1358,7 +1379,8 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
             "A rerun at another commit (the CSV's commit column) may draw other random numbers (e.g. dropout "
             "masks), so its curve can part from the stored run's before that run stopped.")
     table = Table(shown, data, f"readings_patience_{dataset}",
-                  _note_mixed(note, list(data["mixed devices"]) if len(data) else []))
+                  _note_cap(_note_mixed(note, list(data["mixed devices"]) if len(data) else []),
+                            list(data["stopped at cap"]) if len(data) else []))
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
                  "--model diffureason-h --seed 0 1 2 --experiment patience --set train.patience=20` stores them "
@@ -1572,16 +1594,17 @@ def readings_seeds_table(records: list[dict], dataset: str) -> Table:
         t, tm = r["metrics"]["test"], r["timing"]
         rows.append({"model": r["label"], "seed": r["config"]["seed"], **{SHORT[k]: t[k] for k in METRICS},
                      "best epoch": tm["best_epoch"], "epochs": tm["epochs"], "train min": tm["train_seconds"] / 60,
-                     "devices": devices_text(r),
-                     "mixed devices": mixed_devices(r), "run_id": r["run_id"]})
+                     "devices": devices_text(r), "mixed devices": mixed_devices(r),
+                     "stopped at cap": stopped_at_cap(r), "run_id": r["run_id"]})
     data = pd.DataFrame(rows)
     shown = data[["model", "seed"]].assign(
         **{k: data[k].map(_num) for k in SHORT.values()},
-        **{"best / epochs": [f"{b} / {e}" for b, e in zip(data["best epoch"], data.epochs)],
+        **{"best / epochs": [_epochs(b, e, c) for b, e, c in zip(data["best epoch"], data.epochs,
+                                                                 data["stopped at cap"])],
            "train min": [_minutes(v, m) for v, m in zip(data["train min"], data["mixed devices"])]})
-    return Table(shown, data, f"readings_seeds_{dataset}", _note_mixed(
+    return Table(shown, data, f"readings_seeds_{dataset}", _note_cap(_note_mixed(
         "Test metrics; results/main/ (backbones, literal) and results/readings/ (the chosen reading).",
-        list(data["mixed devices"])))
+        list(data["mixed devices"])), list(data["stopped at cap"])))
 
 
 def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty", wide: bool = False) -> Table:

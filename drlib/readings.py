@@ -21,7 +21,7 @@ from .experiments import EXPLORED
 from .paired import paired_table
 from .probes import stored_probe
 from .registry import MODELS as REGISTRY, config_from_record, make_config
-from .results import devices_text, load_records, mixed_devices
+from .results import devices_text, load_records, mixed_devices, stopped_at_cap
 
 EXPERIMENT = "readings"
 PATIENCE = "patience"          # results/patience/: runs retrained with a longer early-stopping patience
@@ -73,7 +73,8 @@ def valid_by_seed(dataset: str = "beauty", metric: str = "ndcg@10", root=None) -
 def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
     """One row per (dataset, backbone, reading): the settings it changes, validation ``metric`` and R@10, the best
     and the last epoch, and training minutes; ``vs literal`` is the relative difference in % to the literal
-    reading's validation ``metric`` on the same backbone. Sorted best first within each backbone."""
+    reading's validation ``metric`` on the same backbone; ``stopped at cap``: the run reached its epoch cap still
+    improving (:func:`drlib.results.stopped_at_cap`). Sorted best first within each backbone."""
     rows = []
     for r in records:
         c = r["config"]
@@ -83,7 +84,8 @@ def grid(records: list[dict], metric: str = "ndcg@10") -> pd.DataFrame:
                      "valid recall@10": r["metrics"]["valid"]["recall@10"],
                      "best epoch": r["timing"]["best_epoch"], "epochs": r["timing"]["epochs"],
                      "train min": r["timing"]["train_seconds"] / 60, "devices": devices_text(r),
-                     "mixed devices": mixed_devices(r), "run_id": r["run_id"]})
+                     "mixed devices": mixed_devices(r), "stopped at cap": stopped_at_cap(r),
+                     "run_id": r["run_id"]})
     df = pd.DataFrame(rows)
     if df.empty:
         return df

@@ -182,6 +182,20 @@ def mixed_devices(record: dict) -> bool:
     return len(epoch_devices(record)) > 1
 
 
+def stopped_at_cap(record: dict) -> bool:
+    """Whether a training record stopped at its epoch cap (``train.epochs``) still improving: its best validation
+    epoch lies fewer than ``train.patience`` epochs before the last, so early stopping had not ended it. Such a run
+    is compared below its plateau (with ``patience=None``, reaching the cap is enough). A record without ``timing``
+    or a training config (an efficiency or probe record) did not train here: ``False``."""
+    timing, train = record.get("timing") or {}, (record.get("config") or {}).get("train") or {}
+    if "epochs" not in timing or "epochs" not in train:
+        return False
+    if timing["epochs"] < train["epochs"]:
+        return False
+    patience = train.get("patience")
+    return patience is None or timing["epochs"] - timing["best_epoch"] < patience
+
+
 def devices_text(record: dict) -> str:
     """``"cpu"``, or for a run on several devices ``"cuda 19 + cpu 27"`` (epochs on each, in order); a record
     without a history names its ``env.device``."""

@@ -25,7 +25,7 @@ from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_re
                             missing, planned, probe_configs, seed_jobs,
                             stage_probes, valid_by_seed)
 from drlib.report import summary
-from drlib.results import devices_text, epoch_devices, find_run_record, load_records, records_frame
+from drlib.results import devices_text, epoch_devices, find_run_record, load_records, records_frame, stopped_at_cap
 from drlib.registry import build_model, make_config, with_module
 from drlib.results import write_record
 
@@ -789,3 +789,22 @@ def test_a_run_trained_on_two_devices_is_marked_wherever_its_minutes_are_shown()
     assert list(cost.shown["train min"]) == ["10.0†"] and "two machines" in cost.note   # one model: any seed marks
     assert records_frame([moved, plain])["mixed devices"].tolist() == [True, False]
     assert summary([plain])["mixed_devices"].tolist() == [False]
+
+
+def test_a_run_stopped_at_its_epoch_cap_while_improving_is_marked():
+    def rec(seed, best, epochs, cap=100, patience=10):
+        m = {k: 0.05 for k in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")}
+        return {"label": "DiffuReason-S", "run_id": f"r{seed}", "env": {"device": "cpu"},
+                "config": {"seed": seed, "dataset": "beauty", "model": "diffureason-s", "profile": "cpu",
+                           "train": {"epochs": cap, "patience": patience}},
+                "metrics": {"test": m, "valid": m},
+                "timing": {"best_epoch": best, "epochs": epochs, "train_seconds": 600.0}, "history": []}
+
+    capped, early, late_best = rec(0, 97, 100), rec(1, 40, 50), rec(2, 90, 100)
+    assert stopped_at_cap(capped) and not stopped_at_cap(early)
+    assert not stopped_at_cap(late_best)                     # 10 epochs without a better one: patience ended it
+    assert stopped_at_cap(rec(3, 90, 100, patience=None))    # no early stopping: the cap ends every run
+    assert not stopped_at_cap({"timing": {}, "config": {}})  # not a training record
+    t = pages.readings_seeds_table([capped, early], "beauty")
+    assert list(t.shown["best / epochs"]) == ["97 / 100‡", "40 / 50"] and "still improving" in t.note
+    assert "still improving" not in pages.readings_seeds_table([early, late_best], "beauty").note
