@@ -1301,6 +1301,39 @@ def _rel_ci(r) -> str:
     return f"{_pct(r['relative %'])} ({100 * r['ci_low'] / r['base']:+.1f} to {100 * r['ci_high'] / r['base']:+.1f})"
 
 
+ALPHA = 0.05   # the per-user paired test's level for "above" / "below" in a finding
+
+
+def _standing(c: pd.DataFrame, dataset: str, metric: str) -> str:
+    """The answer to "does DiffuReason improve a strong backbone?" in one sentence: for each backbone, the reading
+    chosen on validation (the literal one where it won) against the backbone on ``metric``, called above or below
+    it where the per-user paired test says so at level :data:`ALPHA` (two-sided), else not told apart from it; the
+    number of seeds is said where it is under three. ``c``: the page's rows of :func:`drlib.readings.comparison`."""
+    said, above = [], []
+    for _, r in c[c.against.isin(list(MODEL_OF))].iterrows():
+        lit = literal_label(MODEL_OF[r.against])
+        if r.model != (lit if r.reading == "literal" else lit + BEST):
+            continue
+        p, rel = r.get("user p"), r["relative %"]
+        where = (("above" if rel > 0 else "below") if p is not None and not pd.isna(p) and p < ALPHA
+                 else "not told apart from")
+        n = int(r["seeds"])
+        few = f", {n} seed{'s' if n > 1 else ''} so far" if n < 3 else ""
+        said.append(f"{where} {r.against} ({_pct(rel)}, per test user p {_p(p)}{few})")
+        if where == "above":
+            above.append(r.against)
+    if not said:
+        return ""
+    def gain(b):
+        lit = literal_label(MODEL_OF[b])
+        return f"{lit} {_pct(100 * (paper_value(dataset, lit, metric) / paper_value(dataset, b, metric) - 1))}"
+    paper = ", ".join(gain(b) for b in c[c.against.isin(list(MODEL_OF))].against.unique())
+    verdict = (f"it improves {_and(above)}" if above else "it improves neither backbone" if len(said) > 1
+               else "it does not improve the backbone")
+    return (f" **In short:** on {SHORT[metric]} the reading chosen on validation is {'; '.join(said)}: {verdict} on "
+            f"{_name(dataset)} (the paper: {paper}).")
+
+
 def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataFrame, dataset: str = "beauty",
                    gaps: dict | None = None, metric: str = "ndcg@10") -> Page:
     """The test comparison after the grid: the backbone's seeds, the literal reading's and the chosen reading's
@@ -1331,6 +1364,7 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
         parts.append(f"on {_and(lit_best)} the best reading on validation is the literal one")
     text += (f"**Ours** (test {m}, mean paired difference over the seeds both ran, 95% interval over seeds; the "
              f"reading chosen on validation only): {'; '.join(parts)}.")
+    text += _standing(c, dataset, metric)
     open_ = [f"{b} lacks {len(v)} of its readings" for (d, b), v in (gaps or {}).items() if d == dataset]
     if open_:
         text += f" The grid is not complete ({_and(open_)}): the best reading can still change."

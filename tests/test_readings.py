@@ -16,6 +16,7 @@ from drlib.models.layers import Dropout
 from drlib import cli, pages
 from drlib.diffureason.ablations import READINGS, combine, is_reading
 import numpy as np
+import pandas as pd
 
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
@@ -542,6 +543,8 @@ def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with
     text = str(page.finding)
     assert "best reading, *backbone loss on h_L*" in text and "on seeds 0,1,2" in text
     assert f"{lit['relative %']:+.1f}%" in text
+    assert f"chosen on validation is above SASRec ({best['relative %']:+.1f}%, per test user p" in text
+    assert "it improves SASRec on Beauty (the paper: DiffuReason-S +12.3%)" in text and "seeds so far" not in text
     assert len(page.table.data) == 9 and page.figure.png()[:4] == b"\x89PNG"
     shown = pages.readings_paired_table(comparison(recs, chosen, n_boot=300)).shown
     assert len(shown) == 3 * 2 and set(shown.metric) == {"N@10", "R@10"}
@@ -808,3 +811,21 @@ def test_a_run_stopped_at_its_epoch_cap_while_improving_is_marked():
     t = pages.readings_seeds_table([capped, early], "beauty")
     assert list(t.shown["best / epochs"]) == ["97 / 100‡", "40 / 50"] and "still improving" in t.note
     assert "still improving" not in pages.readings_seeds_table([early, late_best], "beauty").note
+
+
+def test_the_answer_sentence_calls_a_reading_above_or_below_only_where_the_per_user_test_says_so():
+    def row(against, model, reading, rel, p, seeds=3):
+        return {"against": against, "model": model, "reading": reading, "relative %": rel, "user p": p,
+                "seeds": seeds}
+    best = "log-density: mean over d + backbone loss on h_L"
+    c = pd.DataFrame([row("HSTU", "DiffuReason-H", best, -35.0, 0.0005),          # the literal one: not the answer
+                      row("HSTU", "DiffuReason-H" + BEST, best, -0.6, 0.48),
+                      row("SASRec", "DiffuReason-S" + BEST, best, -4.9, 0.0005, seeds=2),
+                      row("DiffuReason-S", "DiffuReason-S" + BEST, best, 41.5, 0.0005)])   # not against a backbone
+    text = pages._standing(c, "beauty", "ndcg@10")
+    assert "not told apart from HSTU (-0.6%, per test user p 0.480)" in text
+    assert "below SASRec (-4.9%, per test user p < 0.001, 2 seeds so far)" in text
+    assert "it improves neither backbone on Beauty" in text and "-35.0%" not in text and "+41.5%" not in text
+    lit_won = pd.DataFrame([row("SASRec", "DiffuReason-S", "literal", 3.0, 0.01)])   # the literal reading chosen
+    assert "above SASRec (+3.0%" in pages._standing(lit_won, "beauty", "ndcg@10")
+    assert pages._standing(c.iloc[:1], "beauty", "ndcg@10") == ""                   # no chosen reading compared
