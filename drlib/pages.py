@@ -391,7 +391,8 @@ def verdict_finding(table: pd.DataFrame, metric: str = "ndcg@10", chosen: pd.Dat
 
 def verdict_figure(table: pd.DataFrame) -> Figure:
     """Per metric, one row per (DiffuReason model, dataset): the paper's relative improvement over the backbone (grey)
-    beside ours with its 95% interval (blue); *not yet measured* where we have no paired seeds."""
+    beside ours with its 95% interval (blue); *not yet measured* where we have no paired seeds. The axis is scaled
+    to the bars and the intervals' upper ends; a lower end beyond it is written at the axis's edge."""
     metrics = list(dict.fromkeys(table.metric))
     keys = list(dict.fromkeys(zip(table.model, table.backbone, table.dataset)))
     fig, axes = _figure(8.5, 0.34 * len(keys) + 1.3, len(metrics), sharey=True)
@@ -415,7 +416,12 @@ def verdict_figure(table: pd.DataFrame) -> Figure:
             elif t.seeds[i] == 1:
                 ax.text(max(t["ours %"][i], 0) + 0.02 * span, i + 0.2, "1 seed", va="center", fontsize=7.5,
                         color="0.35")
-        ax.set_xlim(bottom - 0.05 * span, top + 0.4 * span)
+        left = bottom - 0.05 * span
+        ax.set_xlim(left, top + 0.4 * span)
+        for i in y[done]:                    # an interval reaching past the axis (two seeds) says where it ends
+            if t["ci low %"][i] < left:
+                ax.text(left + 0.01 * span, i + 0.47, f"◂ to {t['ci low %'][i]:+.0f}%", va="center", fontsize=7,
+                        color=_OURS)
         ax.axvline(0, color="k", lw=0.8)
         ax.set(xlabel="DiffuReason over its backbone (%)", title=f"test {SHORT.get(m, m)}")
         ax.grid(axis="x", alpha=0.3)

@@ -79,6 +79,20 @@ def test_verdict_with_measured_pairs_reports_the_interval():
         .startswith(f"{mine['ours %']:+.1f}% (")
 
 
+def test_the_verdict_figure_says_where_an_interval_past_its_axis_ends():
+    recs = [_record("SASRec", "sasrec", "beauty", s, 0.050) for s in range(2)]
+    recs += [_record("DiffuReason-S", "diffureason-s", "beauty", s, v) for s, v in enumerate((0.045, 0.020))]
+    t = pages.verdict_table(recs)
+    low = t[(t.model == "DiffuReason-S") & (t.dataset == "beauty") & (t.metric == "ndcg@10")]["ci low %"].iloc[0]
+    ax = pages.verdict_figure(t).axes[0]
+    assert low < ax.get_xlim()[0]                                  # two seeds far apart: the interval is cut off
+    assert f"◂ to {low:+.0f}%" in [x.get_text() for x in ax.texts]
+    base = [_record("SASRec", "sasrec", "beauty", s, 0.050) for s in range(3)]
+    near = [_record("DiffuReason-S", "diffureason-s", "beauty", s, v) for s, v in enumerate((0.045, 0.0451, 0.0449))]
+    ax = pages.verdict_figure(pages.verdict_table(base + near)).axes[0]
+    assert not any(x.get_text().startswith("◂") for x in ax.texts)  # a narrow one fits and is drawn whole
+
+
 def test_table_shows_compact_text_and_downloads_the_full_table():
     data = pd.DataFrame({"model": ["SASRec", "HSTU"], "ndcg@10": [0.0557123456, 0.055], "extra": [1, 2]})
     shown = pd.DataFrame({"model": data.model, "N@10": data["ndcg@10"].map("{:.4f}".format)})
