@@ -1148,15 +1148,18 @@ def groups_figure(table: pd.DataFrame, b: str, m: str, metric: str) -> Figure:
 # ------------------------------------------------------------------------------------------------- 09 readings
 
 def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
-             backbones: dict[str, float] | None = None, seeds: dict[str, list[float]] | None = None) -> Page:
+             backbones: dict[str, float] | None = None, seeds: dict[str, list[float]] | None = None,
+             answer: str = "") -> Page:
     """The validation grid over the readings of the paper (:func:`drlib.readings.grid`) and the reading chosen per
     backbone (:func:`drlib.readings.choose`): validation NDCG@10 only, never test. ``backbones``: the stand-alone
     backbones' validation NDCG@10 on the same seed (``{"SASRec": 0.072}``), drawn as a line and said in the text.
     ``seeds``: validation NDCG@10 per seed of the backbones and the literal readings
     (:func:`drlib.readings.valid_by_seed`): their spread is said as the scale of one seed's noise, and the best two
-    readings of a backbone closer than it are said not to be told apart."""
-    text = ("**Paper:** one configuration (Sec. 3, Appendix A.1 and C, Table 5), with several places that admit more "
-            f"than one reading ({len(READINGS) - 1} alternatives to the literal one, listed below). ")
+    readings of a backbone closer than it are said not to be told apart. ``answer``: a paragraph the finding opens
+    with (:func:`readings_answer`)."""
+    text = (f"{answer}\n\n" if answer else "") + (
+        "**Paper:** one configuration (Sec. 3, Appendix A.1 and C, Table 5), with several places that admit more "
+        f"than one reading ({len(READINGS) - 1} alternatives to the literal one, listed below). ")
     t = table[table.dataset == dataset] if len(table) else table
     if len(t):
         parts = []
@@ -1310,11 +1313,15 @@ def _rel_ci(r) -> str:
 ALPHA = 0.05   # the per-user paired test's level for "above" / "below" in a finding
 
 
-def _standing(c: pd.DataFrame, dataset: str, metric: str) -> str:
-    """The answer to "does DiffuReason improve a strong backbone?" in one sentence: for each backbone, the reading
-    chosen on validation (the literal one where it won) against the backbone on ``metric``, called above or below
-    it where the per-user paired test says so at level :data:`ALPHA` (two-sided), else not told apart from it; the
-    number of seeds is said where it is under three. ``c``: the page's rows of :func:`drlib.readings.comparison`."""
+def readings_answer(compared: pd.DataFrame, dataset: str = "beauty", metric: str = "ndcg@10") -> str:
+    """The answer to "does DiffuReason improve a strong backbone?" in one sentence, with which the readings page
+    opens: for each backbone, the reading chosen on validation (the literal one where it won) against the backbone
+    on test ``metric``, called above or below it where the per-user paired test says so at level :data:`ALPHA`
+    (two-sided), else not told apart from it; the number of seeds is said where it is under three. ``compared``:
+    :func:`drlib.readings.comparison`. "" while no chosen reading has a test comparison."""
+    if not len(compared):
+        return ""
+    c = compared[(compared.metric == metric) & (compared.dataset == dataset)]
     said, above = [], []
     for _, r in c[c.against.isin(list(MODEL_OF))].iterrows():
         lit = literal_label(MODEL_OF[r.against])
@@ -1336,8 +1343,9 @@ def _standing(c: pd.DataFrame, dataset: str, metric: str) -> str:
     paper = ", ".join(gain(b) for b in c[c.against.isin(list(MODEL_OF))].against.unique())
     verdict = (f"it improves {_and(above)}" if above else "it improves neither backbone" if len(said) > 1
                else "it does not improve the backbone")
-    return (f" **In short:** on {SHORT[metric]} the reading chosen on validation is {'; '.join(said)}: {verdict} on "
-            f"{_name(dataset)} (the paper: {paper}).")
+    return (f"**In short** (test {SHORT[metric]}): the reading of the paper chosen on validation is "
+            f"{'; '.join(said)}: {verdict} on {_name(dataset)} (the paper: {paper}). The sections below give the grid "
+            f"that chose it and the seeds behind each number.")
 
 
 def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataFrame, dataset: str = "beauty",
@@ -1370,7 +1378,6 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
         parts.append(f"on {_and(lit_best)} the best reading on validation is the literal one")
     text += (f"**Ours** (test {m}, mean paired difference over the seeds both ran, 95% interval over seeds; the "
              f"reading chosen on validation only): {'; '.join(parts)}.")
-    text += _standing(c, dataset, metric)
     open_ = [f"{b} lacks {len(v)} of its readings" for (d, b), v in (gaps or {}).items() if d == dataset]
     if open_:
         text += f" The grid is not complete ({_and(open_)}): the best reading can still change."
