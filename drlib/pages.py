@@ -1343,9 +1343,9 @@ def readings_answer(compared: pd.DataFrame, dataset: str = "beauty", metric: str
     paper = ", ".join(gain(b) for b in c[c.against.isin(list(MODEL_OF))].against.unique())
     verdict = (f"it improves {_and(above)}" if above else "it improves neither backbone" if len(said) > 1
                else "it does not improve the backbone")
-    return (f"**In short** (test {SHORT[metric]}): the reading of the paper chosen on validation is "
-            f"{'; '.join(said)}: {verdict} on {_name(dataset)} (the paper: {paper}). The sections below give the grid "
-            f"that chose it and the seeds behind each number.")
+    return (f"**Paper** ({_name(dataset)}, Table 2, test {SHORT[metric]}): {paper} over the backbone. **Ours, in "
+            f"short:** the reading of the paper chosen on validation is {'; '.join(said)}: {verdict}. The sections "
+            f"below give the grid that chose it and the seeds behind each number.")
 
 
 def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataFrame, dataset: str = "beauty",

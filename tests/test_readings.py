@@ -545,9 +545,10 @@ def test_the_three_seed_comparison_relabels_the_chosen_reading_and_pairs_it_with
     assert f"{lit['relative %']:+.1f}%" in text
     answer = pages.readings_answer(comparison(recs, chosen, n_boot=300))
     assert f"chosen on validation is above SASRec ({best['relative %']:+.1f}%, per test user p" in answer
-    assert "it improves SASRec on Beauty (the paper: DiffuReason-S +12.3%)" in answer and "so far" not in answer
+    assert answer.startswith("**Paper** (Beauty, Table 2, test N@10): DiffuReason-S +12.3% over the backbone.")
+    assert "it improves SASRec." in answer and "so far" not in answer
     top = str(pages.readings(t, chosen, answer=answer).finding)
-    assert top.startswith("**In short** (test N@10)") and "\n\n**Paper:**" in top   # the grid page opens with it
+    assert top.startswith(answer) and "\n\n**Paper:** one configuration" in top     # the grid page opens with it
     assert len(page.table.data) == 9 and page.figure.png()[:4] == b"\x89PNG"
     shown = pages.readings_paired_table(comparison(recs, chosen, n_boot=300)).shown
     assert len(shown) == 3 * 2 and set(shown.metric) == {"N@10", "R@10"}
@@ -829,7 +830,7 @@ def test_the_answer_sentence_calls_a_reading_above_or_below_only_where_the_per_u
     text = pages.readings_answer(c)
     assert "not told apart from HSTU (-0.6%, per test user p 0.480)" in text
     assert "below SASRec (-4.9%, per test user p < 0.001, 2 seeds so far)" in text
-    assert "it improves neither backbone on Beauty" in text and "-35.0%" not in text and "+41.5%" not in text
+    assert "it improves neither backbone." in text and "-35.0%" not in text and "+41.5%" not in text
     lit_won = pd.DataFrame([{**row("SASRec", "DiffuReason-S", "literal", 3.0, 0.01), "dataset": "beauty",
                              "metric": "ndcg@10"}])                              # the literal reading chosen
     assert "above SASRec (+3.0%" in pages.readings_answer(lit_won)
