@@ -430,6 +430,7 @@ def _readings(args) -> int:
     if len(table):
         cols = ["backbone", "reading", "valid ndcg@10", "vs literal %", "best epoch", "epochs", "train min"]
         cols += ["devices"] if table["mixed devices"].any() else []
+        cols += ["stopped at cap"] if table["stopped at cap"].any() else []     # still improving at the epoch cap
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         for _, c in chosen.iterrows():
             state = ("final" if c.trained >= c.planned else

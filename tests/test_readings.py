@@ -836,3 +836,17 @@ def test_the_answer_sentence_calls_a_reading_above_or_below_only_where_the_per_u
     assert "above SASRec (+3.0%" in pages.readings_answer(lit_won)
     assert pages.readings_answer(c.iloc[:1]) == ""                                 # no chosen reading compared
     assert pages.readings_answer(c, metric="recall@10") == pages.readings_answer(pd.DataFrame()) == ""
+
+
+def test_the_readings_command_shows_a_run_stopped_at_its_cap_only_when_there_is_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _fake(tmp_path, "diffureason-s", 0, "literal", 0.030)
+    assert cli.main(["readings"]) == 0 and "stopped at cap" not in capsys.readouterr().out
+    cfg = make_config("diffureason-s", "beauty", "cpu", seed=0, experiment="readings", ablation="A.1 rollout")
+    cap = cfg.train.epochs
+    body = {"metrics": {"valid": {"ndcg@10": 0.04, "recall@10": 0.08}, "test": {"ndcg@10": 0.5, "recall@10": 0.5}},
+            "timing": {"best_epoch": cap - 1, "epochs": cap, "train_seconds": 600.0}}   # still improving at the cap
+    write_record(tmp_path / "readings" / f"{cfg.run_id}.json", body, command="test", cfg=cfg)
+    assert cli.main(["readings"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at cap" in out and [ln for ln in out.splitlines() if "A.1 rollout" in ln][0].rstrip().endswith("True")
