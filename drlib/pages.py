@@ -202,9 +202,11 @@ def _epochs(best, last, at_cap: bool = False) -> str:
     return f"{best} / {last}{AT_CAP if at_cap else ''}"
 
 
-def _note_cap(note: str, at_cap) -> str:
-    """``note`` with :data:`AT_CAP_NOTE` added when any row of ``at_cap`` (booleans) is marked."""
-    return f"{note} {AT_CAP_NOTE}" if any(at_cap) else note
+def _note_marks(note: str, data: pd.DataFrame) -> str:
+    """``note`` with :data:`MIXED_NOTE` and :data:`AT_CAP_NOTE` added for the marks ``data`` has (its boolean
+    ``mixed devices`` and ``stopped at cap`` columns, where present)."""
+    note = _note_mixed(note, data["mixed devices"] if "mixed devices" in data else [])
+    return f"{note} {AT_CAP_NOTE}" if "stopped at cap" in data and data["stopped at cap"].any() else note
 
 
 def _users_ci(lo, hi) -> str:
@@ -1195,10 +1197,7 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
         data = shown
     note = ("Seed 0; literal = the plain model (results/main/), the others results/readings/. Test metrics are not "
             "used to choose.")
-    mixed = list(data["mixed devices"]) if "mixed devices" in data else []
-    at_cap = list(data["stopped at cap"]) if "stopped at cap" in data else []
-    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}",
-                                           _note_cap(_note_mixed(note, mixed), at_cap)))
+    return Page(Markdown(text), fig, Table(shown, data, f"readings_{dataset}", _note_marks(note, data)))
 
 
 def _seed_noise(t: pd.DataFrame, seeds: dict[str, list[float]]) -> str:
@@ -1313,6 +1312,12 @@ def _rel_ci(r) -> str:
 ALPHA = 0.05   # the per-user paired test's level for "above" / "below" in a finding
 
 
+def _paper_gain(dataset: str, backbone: str, metric: str) -> float:
+    """Table 2's relative improvement (%) of DiffuReason over ``backbone`` (``SASRec``, ``HSTU``) on ``metric``."""
+    return 100 * (paper_value(dataset, literal_label(MODEL_OF[backbone]), metric)
+                  / paper_value(dataset, backbone, metric) - 1)
+
+
 def readings_answer(compared: pd.DataFrame, dataset: str = "beauty", metric: str = "ndcg@10") -> str:
     """The answer to "does DiffuReason improve a strong backbone?" in one sentence, with which the readings page
     opens: for each backbone, the reading chosen on validation (the literal one where it won) against the backbone
@@ -1337,10 +1342,8 @@ def readings_answer(compared: pd.DataFrame, dataset: str = "beauty", metric: str
             above.append(r.against)
     if not said:
         return ""
-    def gain(b):
-        lit = literal_label(MODEL_OF[b])
-        return f"{lit} {_pct(100 * (paper_value(dataset, lit, metric) / paper_value(dataset, b, metric) - 1))}"
-    paper = ", ".join(gain(b) for b in c[c.against.isin(list(MODEL_OF))].against.unique())
+    paper = ", ".join(f"{literal_label(MODEL_OF[b])} {_pct(_paper_gain(dataset, b, metric))}"
+                      for b in c[c.against.isin(list(MODEL_OF))].against.unique())
     verdict = (f"it improves {_and(above)}" if above else "it improves neither backbone" if len(said) > 1
                else "it does not improve the backbone")
     return (f"**Paper** ({_name(dataset)}, Table 2, test {SHORT[metric]}): {paper} over the backbone. **Ours, in "
@@ -1356,8 +1359,7 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
     m = SHORT[metric]
     recs = [r for r in records if r["config"]["dataset"] == dataset]
     ch = chosen[chosen.dataset == dataset] if len(chosen) else chosen
-    gain = lambda b: 100 * (paper_value(dataset, literal_label(MODEL_OF[b]), metric) / paper_value(dataset, b, metric) - 1)
-    paper = "; ".join(f"{literal_label(MODEL_OF[b])} {_pct(gain(b))} over {b}"
+    paper = "; ".join(f"{literal_label(MODEL_OF[b])} {_pct(_paper_gain(dataset, b, metric))} over {b}"
                       for b in (ch.backbone if len(ch) else MODEL_OF))
     text = f"**Paper** ({_name(dataset)}, Table 2, test {m}): {paper}. "
     c = compared[(compared.metric == metric) & (compared.dataset == dataset)] if len(compared) else compared
@@ -1426,8 +1428,7 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
             "A rerun at another commit (the CSV's commit column) may draw other random numbers (e.g. dropout "
             "masks), so its curve can part from the stored run's before that run stopped.")
     table = Table(shown, data, f"readings_patience_{dataset}",
-                  _note_cap(_note_mixed(note, list(data["mixed devices"]) if len(data) else []),
-                            list(data["stopped at cap"]) if len(data) else []))
+                  _note_marks(note, data))
     if not pairs:
         text += ("No run is retrained with a longer patience yet (`python -m drlib train "
                  "--model diffureason-h --seed 0 1 2 --experiment patience --set train.patience=20` stores them "
@@ -1649,9 +1650,8 @@ def readings_seeds_table(records: list[dict], dataset: str) -> Table:
         **{"best / epochs": [_epochs(b, e, c) for b, e, c in zip(data["best epoch"], data.epochs,
                                                                  data["stopped at cap"])],
            "train min": [_minutes(v, m) for v, m in zip(data["train min"], data["mixed devices"])]})
-    return Table(shown, data, f"readings_seeds_{dataset}", _note_cap(_note_mixed(
-        "Test metrics; results/main/ (backbones, literal) and results/readings/ (the chosen reading).",
-        list(data["mixed devices"])), list(data["stopped at cap"])))
+    return Table(shown, data, f"readings_seeds_{dataset}", _note_marks(
+        "Test metrics; results/main/ (backbones, literal) and results/readings/ (the chosen reading).", data))
 
 
 def readings_paired_table(compared: pd.DataFrame, dataset: str = "beauty", wide: bool = False) -> Table:
