@@ -21,8 +21,8 @@ from .diffureason.ablations import ABLATIONS
 from .efficiency import benchmark, relative_table, table6_configs
 from .explorer import store_views
 from . import investigations, pages
-from .readings import (EXPERIMENT as READINGS_EXPERIMENT, MODEL_OF, choose_with_state, compared_records, comparison,
-                       dataset_grid, grid_jobs, missing, seed_jobs)
+from .readings import (EXPERIMENT as READINGS_EXPERIMENT, HOME as READINGS_HOME, MODEL_OF, carry_over, choose_with_state,
+                       compared_records, comparison, dataset_grid, grid_jobs, missing, seed_jobs)
 from .report import BACKBONE_OF, ablation_table, compare_with_paper, summary
 from .probes import probe_run
 from .results import find_run_record, load_records, results_dir, runs_dir, unfinished_runs
@@ -237,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the job list (tools/cpu_queue.sh format) for the further seeds of the literal and "
                                    "the chosen reading; refused while the grid of a backbone is incomplete (--backbone: one "
                                    "backbone's jobs, once its own grid is complete).")
-    g.add_argument("--dataset", default="beauty", metavar="NAME")
+    g.add_argument("--dataset", default="beauty", metavar="NAME", help="the dataset whose runs are listed (default: "
+                   "beauty); another dataset carries the reading chosen on Beauty's grid over, and its jobs are the "
+                   "literal and that reading")
     g.add_argument("--jobs", default=None, metavar="FILE", help="write the seed jobs to FILE")
     g.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds of the jobs (default: 1 2)")
     g.add_argument("--allow-incomplete", action="store_true", help="write the jobs although the grid lacks readings")
@@ -426,19 +428,28 @@ def _probe(args) -> int:
 
 def _readings(args) -> int:
     table = dataset_grid(args.dataset)
-    chosen = choose_with_state(table)
+    home = args.dataset == READINGS_HOME          # the other datasets carry the choice of HOME's grid over
+    chosen = choose_with_state(table if home else dataset_grid(READINGS_HOME))
+    chosen = chosen if home else carry_over(chosen, args.dataset)
     if len(table):
         cols = ["backbone", "reading", "valid ndcg@10", "vs literal %", "best epoch", "epochs", "train min"]
         cols += ["devices"] if table["mixed devices"].any() else []
         cols += ["stopped at cap"] if table["stopped at cap"].any() else []     # still improving at the epoch cap
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        for _, c in chosen.iterrows():
-            state = ("final" if c.trained >= c.planned else
-                     f"provisional: {c.trained} of {c.planned} readings trained")
-            print(f"chosen on validation NDCG@10, {c.backbone}: {c.reading} ({c['valid ndcg@10']:.4f}; {state})")
     else:
-        print(f"no readings stored for {args.dataset} (train them: tools/jobs/readings.txt)")
-    gaps = missing(table, datasets=(args.dataset,))
+        print(f"no readings stored for {args.dataset} (train them: "
+              + ("tools/jobs/readings.txt)" if home else "the jobs below)"))
+    for _, c in chosen.iterrows():
+        state = ("final" if c.trained >= c.planned else
+                 f"provisional: {c.trained} of {c.planned} readings trained")
+        where = "" if home else f" on {READINGS_HOME}'s grid, carried over to {args.dataset}"
+        print(f"chosen on validation NDCG@10{where}, {c.backbone}: {c.reading} ({c['valid ndcg@10']:.4f}; {state})")
+    if home:
+        gaps = missing(table, datasets=(args.dataset,))
+    else:                                         # only the literal and the carried reading are compared here
+        have = set(zip(table.backbone, table.reading)) if len(table) else set()
+        gaps = {(args.dataset, c.backbone): g for _, c in chosen.iterrows()
+                if (g := [r for r in dict.fromkeys(("literal", c.reading)) if (c.backbone, r) not in have])}
     for (d, b), v in gaps.items():
         print(f"not yet trained, {b}: {', '.join(v)}")
     if gaps:
@@ -449,7 +460,8 @@ def _readings(args) -> int:
         picked = chosen if args.backbone is None else chosen[chosen.backbone == args.backbone]
         if picked.empty:
             raise ValueError(f"no reading of {args.backbone} stored for {args.dataset}: nothing to write seeds of")
-        lines = seed_jobs(picked, table, seeds=args.seeds, allow_incomplete=args.allow_incomplete)
+        lines = seed_jobs(picked, table if home else dataset_grid(READINGS_HOME), seeds=args.seeds,
+                          allow_incomplete=args.allow_incomplete)
         Path(args.jobs).write_text("# written by `python -m drlib readings --jobs`: the further seeds of the literal "
                                    "and the chosen reading\n" + "\n".join(lines) + "\n")
         print(f"{len(lines)} jobs -> {args.jobs}")

@@ -34,7 +34,7 @@ from .diffureason.ablations import ABLATIONS, READINGS, describe
 from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
-                     PAPER_TABLE6, PUBLIC_BEAUTY, ablation_table, summary)
+                     PAPER_TABLE6, ablation_table, backbones_vs_public, summary)
 from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
 from .results import devices_text, mixed_devices, module_setting, record_file, records_frame, stopped_at_cap
 
@@ -333,14 +333,18 @@ def _ci(r) -> str:
 def _choice(model: str, backbone: str, dataset: str, chosen: pd.DataFrame | None) -> tuple[str, str]:
     """Which reading of the paper a verdict row is, and how final: ``("literal", "")`` for the model as the paper
     writes it; for a ``(best)`` row the reading chosen on validation and, while its grid is incomplete,
-    ``"provisional, k of n readings trained"`` (``chosen``: :func:`drlib.readings.best_runs`)."""
+    ``"provisional, k of n readings trained"``, and ``"chosen on Beauty"`` where another dataset's grid chose it
+    (``chosen``: :func:`drlib.readings.best_runs`)."""
     if not model.endswith(BEST):
         return "literal", ""
     c = chosen[(chosen.dataset == dataset) & (chosen.backbone == backbone)] if chosen is not None else None
     if c is None or c.empty:
         return "best reading", ""
     c = c.iloc[0]
-    return c.reading, ("" if c.trained >= c.planned else f"provisional, {c.trained} of {c.planned} readings trained")
+    notes = [] if c.trained >= c.planned else [f"provisional, {c.trained} of {c.planned} readings trained"]
+    on = c.get("chosen on", dataset)
+    notes += [f"chosen on {_name(on)}"] if on != dataset else []
+    return c.reading, "; ".join(notes)
 
 
 def _reading(model: str, backbone: str, dataset: str, chosen: pd.DataFrame | None) -> str:
@@ -617,25 +621,24 @@ def main_table(df: pd.DataFrame, datasets, labels) -> Table:
     return Table(shown, full, "main_table", note)
 
 
-def public_table(records: list[dict]) -> Table:
-    """Our backbones on Beauty beside the best public numbers on the same split (:data:`PUBLIC_BEAUTY`)."""
-    ours_df = records_frame(records)
-    rows = []
-    for _, p in PUBLIC_BEAUTY.iterrows():
-        mine = ours_df[(ours_df.dataset == p.dataset) & (ours_df.label == p.ours)] \
-            if len(ours_df) else ours_df
-        n10 = mine["ndcg@10"].mean() if len(mine) else np.nan
-        rows.append({"ours": p.ours, "public": p.model, "protocol": p.protocol, "source": p.source,
-                     "public recall@10": p["recall@10"], "public ndcg@10": p["ndcg@10"],
-                     "ours recall@10": mine["recall@10"].mean() if len(mine) else np.nan, "ours ndcg@10": n10,
-                     "seeds": int(mine.seed.nunique()) if len(mine) else 0, "ours / public (N@10)": n10 / p["ndcg@10"]})
-    data = pd.DataFrame(rows)
-    shown = pd.DataFrame({"public number": [f"{r.public} ({r.protocol})" for _, r in data.iterrows()],
+def public_table(records: list[dict], datasets) -> Table:
+    """Our backbones beside the best public numbers on the same split, per dataset of ``datasets`` that has some
+    (:func:`drlib.report.backbones_vs_public`): test N@10 and our mean over the stored seeds."""
+    data = backbones_vs_public(records, datasets)
+    ours = lambda r: f"{r.ours} {_num(r['ours ndcg@10'])}" + (f" ({r.seeds} seeds)" if 0 < r.seeds < 3 else "")
+    shown = pd.DataFrame({"dataset": [_name(d) for d in data.dataset],
+                          "public number": [f"{r.public} — {r.protocol}" for _, r in data.iterrows()],
                           "public N@10": data["public ndcg@10"].map(_num),
-                          "ours": [f"{r.ours} {_num(r['ours ndcg@10'])}" for _, r in data.iterrows()],
+                          "ours": [ours(r) for _, r in data.iterrows()],
                           "ours / public": data["ours / public (N@10)"].map(lambda v: _num(v, 2))})
-    return Table(shown, data, "backbones_vs_public", "Beauty, test N@10; only masked numbers with histories of 20 "
-                 "are strictly comparable with ours.")
+    note = ("Test N@10; only masked numbers with histories of 20 are strictly comparable with ours."
+            + (f" –: {NOT_MEASURED}." if data["ours ndcg@10"].isna().any() else ""))
+    if data.empty:
+        note = "No public number on these datasets. " + note
+    if shown.dataset.nunique() == 1:
+        note = f"{shown.dataset.iloc[0]}. {note}"
+        shown = shown.drop(columns="dataset")
+    return Table(shown, data, "backbones_vs_public", note)
 
 
 def cost_table(records: list[dict]) -> Table:

@@ -28,6 +28,10 @@ PATIENCE = "patience"          # results/patience/: runs retrained with a longer
 MODELS = {m: REGISTRY[b].label for m, b in EXPLORED.items()}   # diffureason-s -> SASRec, diffureason-h -> HSTU
 MODEL_OF = {b: m for m, b in MODELS.items()}
 BEST = " (best)"
+# The dataset whose validation grid chooses the reading (issue 18: Beauty). The other datasets carry its choice over
+# (:func:`best_runs`): they train the literal and the chosen reading only, so nothing looks at their test sets, nor
+# at a two-run "grid" of theirs, to choose.
+HOME = "beauty"
 _JOB_PREFIX = {"diffureason-s": "s", "diffureason-h": "h"}
 
 
@@ -185,8 +189,10 @@ def grid_jobs(gaps: dict[tuple[str, str], list[str]], seed: int = 0) -> list[str
 def seed_jobs(chosen: pd.DataFrame, table: pd.DataFrame, seeds=(1, 2), allow_incomplete: bool = False) -> list[str]:
     """Job lines (``tools/cpu_queue.sh`` format) for the further seeds of the literal and the chosen reading of every
     backbone in ``chosen``. Refuses while the grid of that backbone lacks a reading, since the choice could still
-    change (``allow_incomplete`` overrides). A chosen literal reading gets its seeds once."""
-    gaps = missing(table, [MODEL_OF[b] for b in chosen.backbone], sorted(set(chosen.dataset)))
+    change (``allow_incomplete`` overrides): the grid in ``table`` of the dataset that chose (``chosen on`` for a
+    choice carried over, :func:`carry_over`). A chosen literal reading gets its seeds once."""
+    grids = chosen["chosen on"] if "chosen on" in chosen else chosen.dataset
+    gaps = missing(table, [MODEL_OF[b] for b in chosen.backbone], sorted(set(grids)))
     if gaps and not allow_incomplete:
         said = "; ".join(f"{b} on {d}: {', '.join(v)}" for (d, b), v in gaps.items())
         raise ValueError(f"the grid is not complete ({said}); the choice could still change. Train the missing "
@@ -278,11 +284,23 @@ def choose_with_state(table: pd.DataFrame) -> pd.DataFrame:
                                                 for n, d, b in zip(want, chosen.dataset, chosen.backbone)])
 
 
+def carry_over(home: pd.DataFrame, datasets) -> pd.DataFrame:
+    """The choice made on :data:`HOME`'s grid (``home``: :func:`choose_with_state` there) for every dataset of
+    ``datasets``: one row per (dataset, backbone) with the home row's reading, validation score and grid state, and
+    ``chosen on`` (the dataset whose validation grid chose it)."""
+    datasets = (datasets,) if isinstance(datasets, str) else tuple(datasets)
+    if home.empty:
+        return home
+    rows = [home.assign(dataset=d) for d in datasets]
+    return pd.concat(rows, ignore_index=True).assign(**{"chosen on": home.dataset.iloc[0]})
+
+
 def best_runs(datasets=("beauty",), seed: int = 0, root=None) -> tuple[list[dict], pd.DataFrame]:
-    """The runs of the reading chosen on validation (on the grid of ``seed``) for every (dataset, backbone) with a
-    grid, every seed stored, labelled ``DiffuReason-S (best)``; and the choice (:func:`choose_with_state`). No runs
-    when the literal reading is the best (it is the model's own row)."""
-    chosen = choose_with_state(dataset_grid(datasets, seed, root))
+    """The runs of the reading chosen on :data:`HOME`'s validation grid (of ``seed``) for every dataset of
+    ``datasets`` and backbone with a grid there, every seed stored, labelled ``DiffuReason-S (best)``; and the
+    choice (:func:`carry_over` of :func:`choose_with_state`; column ``chosen on``). No runs when the literal
+    reading is the best (it is the model's own row)."""
+    chosen = carry_over(choose_with_state(dataset_grid(HOME, seed, root)), datasets)
     if chosen.empty:
         return [], chosen
     runs = [r for r in compared_records(chosen, [], load_records(EXPERIMENT, root=root)) if r["label"].endswith(BEST)]

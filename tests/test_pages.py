@@ -227,3 +227,24 @@ def test_every_page_lists_the_records_it_read_with_their_files_and_commands(tmp_
     assert "nth-child(1)" not in html                                  # the short columns keep their width
     assert re.search(r'<table class="[^"]*\bdrlib-wrap-sources\b', html)    # the rule reaches the table
     assert "read no stored record" in str(pages.sources([{"label": "no run id"}]))
+
+
+def test_backbones_beside_public_numbers_per_dataset():
+    from drlib.report import PUBLIC_NUMBERS
+    recs = [_record("SASRec", "sasrec", "sports", s, v) for s, v in enumerate([0.030, 0.034])]
+    recs.append(_record("SASRec", "sasrec", "beauty", 0, 0.9))                  # another dataset: never mixed in
+    t = pages.public_table(recs, ["sports", "instruments"])
+    data = t.data
+    assert set(data.dataset) == {"sports", "instruments"}
+    assert len(data) == int(PUBLIC_NUMBERS.dataset.isin(["sports", "instruments"]).sum())
+    sas = data[(data.dataset == "sports") & (data.ours == "SASRec")]
+    assert np.allclose(sas["ours ndcg@10"], 0.032) and (sas.seeds == 2).all()
+    esas = sas[sas.public == "eSASRec"].iloc[0]
+    assert esas["ours / public (N@10)"] == pytest.approx(0.032 / 0.0323)
+    hstu = data[(data.dataset == "sports") & (data.ours == "HSTU")]
+    assert hstu["ours ndcg@10"].isna().all() and (hstu.seeds == 0).all()     # no HSTU run: "–", not a number
+    assert "(2 seeds)" in t.shown.loc[sas.index[0], "ours"] and "not yet measured" in t.note
+    assert "Sports" in set(t.shown.dataset) and "Instruments" in set(t.shown.dataset)
+    one = pages.public_table(recs, ["beauty"])                                # one dataset: named in the note
+    assert "dataset" not in one.shown.columns and one.note.startswith("Beauty.")
+    assert pages.public_table(recs, ["video_games"]).data.empty

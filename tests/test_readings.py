@@ -363,6 +363,23 @@ def test_the_readings_command_says_whether_each_choice_is_final(tmp_path, monkey
     assert "SASRec: backbone loss on h_L (0.0500; final)" in out and "not yet trained, SASRec" not in out
 
 
+def test_the_readings_command_on_another_dataset_carries_beautys_choice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
+    _full_grid(tmp_path)                                                   # Beauty: backbone loss on h_L, final
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.090, dataset="sports")   # best on Sports: not chosen
+    assert cli.main(["readings", "--dataset", "sports"]) == 0
+    out = capsys.readouterr().out
+    assert ("chosen on validation NDCG@10 on beauty's grid, carried over to sports, SASRec: backbone loss on h_L "
+            "(0.0500; final)") in out
+    assert "not yet trained, SASRec: literal, backbone loss on h_L" in out      # only what Sports compares
+    assert "s-literal  --model diffureason-s --seed 0 --dataset sports" in out
+    assert "A.1 rollout" in out.split("chosen on")[0] and "s-a-1" not in out
+    jobs = tmp_path / "jobs.txt"
+    assert cli.main(["readings", "--dataset", "sports", "--jobs", str(jobs)]) == 0
+    assert ("s-best-1     --model diffureason-s --seed 1 --dataset sports --experiment readings "
+            "--ablation 'backbone loss on h_L'") in jobs.read_text()
+
+
 def test_the_seed_jobs_of_one_backbone_are_written_while_the_other_grid_trains(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DRLIB_RESULTS", str(tmp_path))
     _full_grid(tmp_path)                                                 # SASRec complete
@@ -510,12 +527,12 @@ def test_seed_jobs_wait_for_a_complete_grid_then_train_the_literal_and_the_chose
     assert [j.split()[0] for j in seed_jobs(choose(lit), lit)] == ["s-literal-1", "s-literal-2"]
 
 
-def _ranked(tmp, model, seed, reading, shift):
+def _ranked(tmp, model, seed, reading, shift, dataset="beauty"):
     """A stored run whose 400 test users rank their target at a seeded draw moved by ``shift`` (lower: better)."""
     ranks = np.clip(np.random.default_rng(seed).integers(0, 60, 400) + shift, 0, None)
     m = metrics_from_ranks(ranks)
     experiment = "readings" if reading not in ("literal", None) else "main"
-    cfg = make_config(model, "beauty", "cpu", seed=seed, experiment=experiment,
+    cfg = make_config(model, dataset, "cpu", seed=seed, experiment=experiment,
                       ablation=reading if experiment == "readings" else None)
     body = {"metrics": {"valid": m, "test": m}, "ranks": {"test": encode_ranks(ranks)},
             "timing": {"best_epoch": 3, "epochs": 7, "train_seconds": 600.0}}
@@ -601,6 +618,27 @@ def test_the_verdict_sets_the_chosen_reading_beside_the_literal_one(tmp_path):
     assert "provisional" not in text
     shown = page.table.shown
     assert list(shown.reading[:2]) == ["literal", "best: backbone loss on h_L"]
+
+
+def test_other_datasets_carry_the_reading_chosen_on_beautys_grid(tmp_path):
+    _full_grid(tmp_path)                                                   # Beauty chooses backbone loss on h_L
+    _ranked(tmp_path, "sasrec", 0, None, 0, dataset="sports")
+    _ranked(tmp_path, "diffureason-s", 0, "literal", 4, dataset="sports")
+    _ranked(tmp_path, "diffureason-s", 0, "backbone loss on h_L", 2, dataset="sports")
+    _ranked(tmp_path, "diffureason-s", 0, "local samples", -20, dataset="sports")   # better on Sports: not chosen
+    best, chosen = best_runs(("beauty", "sports"), root=tmp_path)
+    c = chosen.set_index("dataset").loc["sports"]
+    assert (c.backbone, c.reading, c["chosen on"]) == ("SASRec", "backbone loss on h_L", "beauty")
+    assert c.trained == c.planned == len(READINGS)                         # Beauty's grid is complete
+    assert sorted(r["config"]["dataset"] for r in best) == ["beauty", "sports"]    # the grid's own run, Sports'
+    assert {r["label"] for r in best} == {"DiffuReason-S" + BEST}
+    page = pages.verdict(load_records("main", root=tmp_path) + best, chosen=chosen)
+    assert "DiffuReason-S on Sports, best reading *backbone loss on h_L* (chosen on Beauty): " in page.finding.text
+    shown = page.table.shown
+    assert "best: backbone loss on h_L (chosen on Beauty)" in set(shown.reading)
+    only = best_runs(("sports",), root=tmp_path)                            # Beauty's grid still chooses
+    assert only[1].dataset.tolist() == ["sports"] and [r["config"]["dataset"] for r in only[0]] == ["sports"]
+    assert best_runs(("sports",), root=tmp_path / "none")[0] == []
 
 
 def test_the_verdict_calls_a_choice_provisional_while_its_grid_is_incomplete(tmp_path):
