@@ -560,7 +560,13 @@ def main_results(records: list[dict], datasets, models, metric: str = "ndcg@10")
 def main_figure(df: pd.DataFrame, datasets, labels, metric: str = "ndcg@10") -> Figure:
     shown = [d for d in datasets if (len(df) and (df.dataset == d).any())
              or PAPER_TABLE2.dataset.eq(d).any()] or list(datasets)[:1]
-    fig, axes = _figure(5 * len(shown), 0.32 * len(labels) + 1.2, len(shown), sharey=True)
+    ncols = min(2, len(shown))                   # two panels a row: three side by side would be too small to read
+    nrows = -(-len(shown) // ncols)
+    fig = Figure(figsize=(5 * ncols, (0.32 * len(labels) + 1.2) * nrows), dpi=100, layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    axes = list(grid.flat)
+    for ax in axes[len(shown):]:
+        ax.remove()
     y = np.arange(len(labels))
     for ax, d in zip(axes, shown):
         paper = [paper_value(d, lab, metric) for lab in labels]
@@ -577,6 +583,8 @@ def main_figure(df: pd.DataFrame, datasets, labels, metric: str = "ndcg@10") -> 
         ax.grid(axis="x", alpha=0.3)
     axes[0].set(yticks=y, yticklabels=labels)
     axes[0].invert_yaxis()
+    for row in grid:
+        row[0].tick_params(labelleft=True)
     axes[0].legend(fontsize=7, loc="lower right")
     return fig
 

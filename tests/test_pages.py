@@ -12,6 +12,7 @@ import pytest
 from drlib import pages
 from drlib.paired import encode_ranks, per_user
 from drlib.report import PAPER_TABLE2
+from drlib.results import records_frame
 
 
 def _record(label, model, dataset, seed, ndcg10, recall10=None, profile="cpu"):
@@ -248,3 +249,13 @@ def test_backbones_beside_public_numbers_per_dataset():
     one = pages.public_table(recs, ["beauty"])                                # one dataset: named in the note
     assert "dataset" not in one.shown.columns and one.note.startswith("Beauty.")
     assert pages.public_table(recs, ["video_games"]).data.empty
+
+
+def test_the_main_figure_puts_two_datasets_a_row():
+    recs = [_record("SASRec", "sasrec", "beauty", 0, 0.05), _record("SASRec", "sasrec", "sports", 0, 0.03)]
+    df = records_frame(recs)
+    fig = pages.main_figure(df, ["beauty", "sports", "instruments"], ["SASRec", "HSTU"])
+    assert [ax.get_title() for ax in fig.axes] == ["Beauty", "Sports", "Instruments"]   # the empty fourth removed
+    assert tuple(fig.get_size_inches())[0] == 10 and fig.axes[2].get_subplotspec().rowspan.start == 1
+    assert all(ax.get_yticklabels()[0].get_visible() for ax in (fig.axes[0], fig.axes[2]))   # each row labelled
+    assert len(pages.main_figure(df, ["beauty"], ["SASRec"]).axes) == 1
