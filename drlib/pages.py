@@ -35,7 +35,7 @@ from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, ablation_table, backbones_vs_public, summary)
-from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned
+from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned, shared_epochs
 from .results import devices_text, mixed_devices, module_setting, record_file, records_frame, stopped_at_cap
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
@@ -1452,7 +1452,7 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
         a, b = short["metrics"], long["metrics"]
         same = short["timing"]["best_epoch"] == long["timing"]["best_epoch"]
         parts.append(f"{long['label']} seed {long['config']['seed']}, patience {short['config']['train']['patience']}"
-                     f" to {long['config']['train']['patience']}: "
+                     f" to {long['config']['train']['patience']} ({_follows(short, long, metric)}): "
                      + ("the same best epoch " + str(long["timing"]["best_epoch"]) if same else
                         f"best epoch {short['timing']['best_epoch']} to {long['timing']['best_epoch']}")
                      + f", validation {m} {_num(a['valid'][metric])} to {_num(b['valid'][metric])}, test "
@@ -1460,6 +1460,19 @@ def readings_patience(pairs: list[tuple[dict, dict]], literal: list[dict], backb
     text += (f"Each run retrained with a longer patience (the best epoch kept, as always, is chosen on "
              f"validation): {'; '.join(parts)}.")
     return Page(Markdown(text), readings_patience_figure(pairs, metric), table)
+
+
+def _follows(short: dict, long: dict, metric: str) -> str:
+    """Whether a rerun repeated the stored run: ``"the stored run's curve through its 16 epochs"``, ``"the stored
+    run's curve through epoch 9, then its own"`` or, parting at once, ``"another draw: stored at commit c96990f,
+    rerun at 7b0ecb2"`` (:func:`drlib.readings.shared_epochs`)."""
+    n, total = shared_epochs(short, long, metric), len(short["history"])
+    if n >= total:
+        return f"the stored run's curve through its {total} epochs"
+    if n:
+        return f"the stored run's curve through epoch {n}, then its own"
+    commit = lambda r: ((r.get("env") or {}).get("git_commit") or "?")[:7]
+    return f"another draw: stored at commit {commit(short)}, rerun at {commit(long)}"
 
 
 def readings_patience_figure(pairs: list[tuple[dict, dict]], metric: str = "ndcg@10") -> Figure:

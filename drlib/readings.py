@@ -264,6 +264,18 @@ def patience_pairs(dataset: str = "beauty", root=None) -> list[tuple[dict, dict]
     return sorted(out, key=lambda p: (p[1]["config"]["model"], p[1]["label"], p[1]["config"]["seed"]))
 
 
+def shared_epochs(a: dict, b: dict, metric: str = "ndcg@10", tol: float = 1e-9) -> int:
+    """How many first epochs two runs' validation ``metric`` agree on (within ``tol``): a rerun that repeats the
+    stored run's random numbers follows it epoch for epoch until the stored run stopped; one at a commit that draws
+    other numbers (e.g. other dropout masks) parts from it at once."""
+    n = 0
+    for x, y in zip(a["history"], b["history"]):
+        if abs(x[metric] - y[metric]) > tol:
+            break
+        n += 1
+    return n
+
+
 def largest_swing(record: dict, metric: str = "ndcg@10") -> float:
     """The largest change of validation ``metric`` from one epoch to the next in ``record``'s history: how far one
     epoch's noise can move the score early stopping reads."""

@@ -21,10 +21,9 @@ import pandas as pd
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
-                            compared_records,
-                            comparison, dataset_grid, grid, largest_swing, patience_pairs, grid_jobs, grid_records,
-                            missing, planned, probe_configs, seed_jobs,
-                            stage_probes, valid_by_seed)
+                            compared_records, comparison, dataset_grid, grid, grid_jobs, grid_records, largest_swing,
+                            missing, patience_pairs, planned, probe_configs, seed_jobs, shared_epochs, stage_probes,
+                            valid_by_seed)
 from drlib.report import summary
 from drlib.results import devices_text, epoch_devices, find_run_record, load_records, records_frame, stopped_at_cap
 from drlib.registry import build_model, make_config, with_module
@@ -775,6 +774,7 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     text = str(page.finding)
     assert "best epoch 2 to 7" in text and "validation N@10 0.0400 to 0.0500" in text and "0.0300 to 0.0400" in text
     assert "seed 0 0.0250 (stopped at epoch 5, best 2)" in text
+    assert "patience 10 to 20 (the stored run's curve through its 5 epochs): best epoch 2 to 7" in text
     assert page.table.data["test vs backbone %"].round(1).tolist() == [-40.0, -20.0]
     assert page.table.data.patience.tolist() == [10, 20]
     assert str(page.finding).startswith("**Paper") and "**Ours**" in text
@@ -784,6 +784,21 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     assert "--set train.patience=20" in str(empty.finding)
     assert empty.table.data.seed.tolist() == [0, 1]                      # the stored runs a rerun would repeat
     assert empty.table.data.run_id.iloc[0] == pairs[0][0]["run_id"]
+
+
+def test_a_rerun_that_draws_other_random_numbers_is_told_from_one_that_repeats_the_stored_run():
+    run = lambda vals, commit: {"history": [{"epoch": i + 1, "ndcg@10": v} for i, v in enumerate(vals)],
+                                "env": {"git_commit": commit}}
+    stored = run([0.02, 0.04, 0.03], "c96990fdea")
+    assert shared_epochs(stored, run([0.02, 0.04, 0.03, 0.05], "7b0ecb2ad8")) == 3
+    assert shared_epochs(stored, run([0.02, 0.041, 0.03, 0.05], "7b0ecb2ad8")) == 1
+    assert shared_epochs(stored, run([0.021, 0.04], "7b0ecb2ad8")) == 0
+    assert pages._follows(stored, run([0.02, 0.04, 0.03, 0.05], "x"), "ndcg@10") == (
+        "the stored run's curve through its 3 epochs")
+    assert pages._follows(stored, run([0.02, 0.041], "x"), "ndcg@10") == (
+        "the stored run's curve through epoch 1, then its own")
+    assert pages._follows(stored, run([0.021, 0.04], "7b0ecb2ad8"), "ndcg@10") == (
+        "another draw: stored at commit c96990f, rerun at 7b0ecb2")
 
 
 def test_the_grid_figure_stacks_one_panel_per_backbone_with_a_labelled_bar_per_reading(tmp_path):
