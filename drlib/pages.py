@@ -1176,13 +1176,19 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
     t = table[table.dataset == dataset] if len(table) else table
     if len(t):
         parts = []
-        for _, c in chosen[chosen.dataset == dataset].iterrows():
+        for _, c in (chosen[chosen.dataset == dataset] if len(chosen) else chosen).iterrows():
             g = t[t.backbone == c.backbone]
             lit = "" if c.reading == "literal" or pd.isna(c["vs literal %"]) else \
                 f", {c['vs literal %']:+.1f}% over the literal reading"
             own = (backbones or {}).get(c.backbone)
             gap = "" if own is None else \
                 f"; {c.backbone} alone {own:.4f}, {_pct(100 * (c['valid ndcg@10'] / own - 1))}"
+            home = c.get("chosen on", dataset)
+            if home != dataset:                   # carried over: this dataset trains no grid of its own
+                parts.append(f"on {c.backbone}, the reading chosen on {_name(home)}'s grid, *{c.reading}* "
+                             f"(validation NDCG@10 here {c['valid ndcg@10']:.4f}{lit}{gap}; {len(g)} readings "
+                             "stored here)")
+                continue
             plan = planned(t, MODEL_OF[c.backbone], dataset)
             done = sum(r in set(g.reading) for r in plan)       # as `python -m drlib readings` counts them
             ahead = len(g) - done
@@ -1357,8 +1363,10 @@ def readings_answer(compared: pd.DataFrame, dataset: str = "beauty", metric: str
                       for b in c[c.against.isin(list(MODEL_OF))].against.unique())
     verdict = (f"it improves {_and(above)}" if above else "it improves neither backbone" if len(said) > 1
                else "it does not improve the backbone")
+    homes = set(c["chosen on"]) - {dataset} if "chosen on" in c else set()
+    where = f" on {_and([_name(h) for h in sorted(homes)])}'s validation grid" if homes else " on validation"
     return (f"**Paper** ({_name(dataset)}, Table 2, test {SHORT[metric]}): {paper} over the backbone. **Ours, in "
-            f"short:** the reading of the paper chosen on validation is {'; '.join(said)}: {verdict}. The sections "
+            f"short:** the reading of the paper chosen{where} is {'; '.join(said)}: {verdict}. The sections "
             f"below give the grid that chose it and the seeds behind each number.")
 
 
@@ -1382,7 +1390,9 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
         return Page(Markdown(text), fig, Table(shown, shown, f"readings_seeds_{dataset}"))
     parts = []
     for _, r in c[c.against.isin(list(MODEL_OF))].iterrows():
-        which = "literal" if not r.model.endswith(BEST) else f"best reading, *{r.reading}*"
+        home = r.get("chosen on", dataset)
+        which = "literal" if not r.model.endswith(BEST) else f"best reading, *{r.reading}*" + (
+            "" if pd.isna(home) or home == dataset else f", chosen on {_name(home)}")
         seeds = r["seed list"]
         parts.append(f"{r.model.removesuffix(BEST)} ({which}) {_rel_ci(r)} over {r.against} on seed"
                      f"{'s' if ',' in seeds else ''} {seeds} (per test user p {_p(r.get('user p'))})")
@@ -1391,7 +1401,9 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
         parts.append(f"on {_and(lit_best)} the best reading on validation is the literal one")
     text += (f"**Ours** (test {m}, mean paired difference over the seeds both ran, 95% interval over seeds; the "
              f"reading chosen on validation only): {'; '.join(parts)}.")
-    open_ = [f"{b} lacks {len(v)} of its readings" for (d, b), v in (gaps or {}).items() if d == dataset]
+    carried = set(zip(ch["chosen on"], ch.backbone)) if "chosen on" in ch else set()   # (grid that chose, backbone)
+    open_ = [f"{b} lacks {len(v)} of its readings" + ("" if d == dataset else f" on {_name(d)}")
+             for (d, b), v in (gaps or {}).items() if d == dataset or (d, b) in carried]
     if open_:
         text += f" The grid is not complete ({_and(open_)}): the best reading can still change."
     return Page(Markdown(text), readings_seeds_figure(recs, metric), readings_seeds_table(recs, dataset))

@@ -307,6 +307,22 @@ def carry_over(home: pd.DataFrame, datasets) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True).assign(**{"chosen on": home.dataset.iloc[0]})
 
 
+def dataset_choice(dataset: str = HOME, seed: int = 0, root=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """What the readings page of ``dataset`` shows: its grid of ``seed`` (:func:`dataset_grid`), the reading each
+    backbone compares there, and what the choosing grid still lacks (:func:`missing`, keyed by that grid's dataset).
+    On :data:`HOME` the choice is :func:`choose` on its own grid. Elsewhere it is HOME's, carried over: the row of
+    this dataset's grid that holds that reading (its own validation numbers), with ``chosen on`` = HOME; a backbone
+    without that run here has no row yet."""
+    table = dataset_grid(dataset, seed, root)
+    if dataset == HOME:
+        return table, choose(table), missing(table, datasets=(dataset,))
+    home = dataset_grid(HOME, seed, root)
+    rows = [table[(table.backbone == c.backbone) & (table.reading == c.reading)]
+            for _, c in choose(home).iterrows()] if len(table) else []
+    chosen = pd.concat(rows, ignore_index=True).assign(**{"chosen on": HOME}) if rows else pd.DataFrame()
+    return table, chosen, missing(home, datasets=(HOME,))
+
+
 def best_runs(datasets=("beauty",), seed: int = 0, root=None) -> tuple[list[dict], pd.DataFrame]:
     """The runs of the reading chosen on :data:`HOME`'s validation grid (of ``seed``) for every dataset of
     ``datasets`` and backbone with a grid there, every seed stored, labelled ``DiffuReason-S (best)``; and the
@@ -323,8 +339,8 @@ def comparison(records: list[dict], chosen: pd.DataFrame, metrics=("ndcg@10", "r
                n_boot: int = 2000) -> pd.DataFrame:
     """Per (dataset, backbone) of ``chosen`` and metric: the literal and the chosen reading against the backbone,
     and the chosen against the literal, each on the seeds both ran (:func:`drlib.paired.paired_table`: mean
-    paired difference, its t interval over seeds, and the per-user paired bootstrap). ``records``:
-    :func:`compared_records`."""
+    paired difference, its t interval over seeds, and the per-user paired bootstrap), with the dataset whose grid
+    chose the reading (``chosen on``). ``records``: :func:`compared_records`."""
     rows = []
     for _, c in chosen.iterrows():
         lit = literal_label(MODEL_OF[c.backbone])
@@ -332,8 +348,8 @@ def comparison(records: list[dict], chosen: pd.DataFrame, metrics=("ndcg@10", "r
         for base, new in ((c.backbone, lit), (c.backbone, lit + BEST), (lit, lit + BEST)):
             t = paired_table(recs, base, new, metrics=metrics, n_boot=n_boot)
             for _, r in t.iterrows():
-                rows.append({"backbone": c.backbone, "reading": c.reading, "against": base, "model": new,
-                             **r.to_dict()})
+                rows.append({"backbone": c.backbone, "reading": c.reading, "chosen on": c.get("chosen on", c.dataset),
+                             "against": base, "model": new, **r.to_dict()})
     return pd.DataFrame(rows)
 
 

@@ -21,9 +21,9 @@ import pandas as pd
 from drlib.evaluate import metrics_from_ranks
 from drlib.paired import encode_ranks
 from drlib.readings import (BEST, backbone_records, best_runs, choose, chosen_readings, combination, combinations,
-                            compared_records, comparison, dataset_grid, grid, grid_jobs, grid_records, largest_swing,
-                            missing, patience_pairs, planned, probe_configs, seed_jobs, shared_epochs, stage_probes,
-                            valid_by_seed)
+                            compared_records, comparison, dataset_choice, dataset_grid, grid, grid_jobs, grid_records,
+                            largest_swing, missing, patience_pairs, planned, probe_configs, seed_jobs, shared_epochs,
+                            stage_probes, valid_by_seed)
 from drlib.report import summary
 from drlib.results import devices_text, epoch_devices, find_run_record, load_records, records_frame, stopped_at_cap
 from drlib.registry import build_model, make_config, with_module
@@ -638,6 +638,38 @@ def test_other_datasets_carry_the_reading_chosen_on_beautys_grid(tmp_path):
     only = best_runs(("sports",), root=tmp_path)                            # Beauty's grid still chooses
     assert only[1].dataset.tolist() == ["sports"] and [r["config"]["dataset"] for r in only[0]] == ["sports"]
     assert best_runs(("sports",), root=tmp_path / "none")[0] == []
+
+
+def test_the_readings_page_of_another_dataset_shows_the_carried_choice_with_its_own_numbers(tmp_path):
+    _full_grid(tmp_path)                                                   # Beauty: backbone loss on h_L
+    for s in (0, 1, 2):
+        _ranked(tmp_path, "sasrec", s, None, 0, dataset="sports")
+        _ranked(tmp_path, "diffureason-s", s, "literal", 4, dataset="sports")
+        _ranked(tmp_path, "diffureason-s", s, "backbone loss on h_L", 1, dataset="sports")
+    _ranked(tmp_path, "diffureason-s", 0, "local samples", -20, dataset="sports")   # best on Sports: not chosen
+    table, chosen, gaps = dataset_choice("sports", root=tmp_path)
+    assert set(table.reading) == {"literal", "backbone loss on h_L", "local samples"}
+    c = chosen.iloc[0]
+    assert (len(chosen), c.reading, c["chosen on"], c.dataset) == (1, "backbone loss on h_L", "beauty", "sports")
+    assert c["valid ndcg@10"] == table.set_index("reading").loc["backbone loss on h_L", "valid ndcg@10"]  # Sports'
+    assert ("beauty", "SASRec") not in gaps and ("beauty", "HSTU") in gaps    # SASRec's grid is complete
+    text = str(pages.readings(table, chosen, "sports").finding)
+    assert "on SASRec, the reading chosen on Beauty's grid, *backbone loss on h_L* (validation NDCG@10 here" in text
+    assert "3 readings stored here" in text and "the best is" not in text
+    recs = compared_records(chosen, load_records("main", root=tmp_path), load_records("readings", root=tmp_path))
+    assert {r["config"]["dataset"] for r in recs} == {"sports"} and len(recs) == 9
+    compared = comparison(recs, chosen, metrics=("ndcg@10",), n_boot=200)
+    assert set(compared["chosen on"]) == {"beauty"}
+    assert "the reading of the paper chosen on Beauty's validation grid is" in pages.readings_answer(compared, "sports")
+    seeds = str(pages.readings_seeds(recs, chosen, compared, "sports", gaps=gaps).finding)
+    assert "best reading, *backbone loss on h_L*, chosen on Beauty)" in seeds
+    assert "not complete" not in seeds                                     # HSTU's open grid is not Sports' SASRec's
+    gaps[("beauty", "SASRec")] = ["reward: Hit@10"]
+    seeds = str(pages.readings_seeds(recs, chosen, compared, "sports", gaps=gaps).finding)
+    assert "The grid is not complete (SASRec lacks 1 of its readings on Beauty)" in seeds
+    home_t, home_c, _ = dataset_choice("beauty", root=tmp_path)           # Beauty's page: its own choice
+    assert "chosen on" not in home_c and home_c.reading.tolist() == ["backbone loss on h_L"]
+    assert dataset_choice("instruments", root=tmp_path)[1].empty           # nothing stored there yet
 
 
 def test_the_verdict_calls_a_choice_provisional_while_its_grid_is_incomplete(tmp_path):
