@@ -35,7 +35,7 @@ from .paired import paired_table, seed_interval
 from .registry import MODELS
 from .report import (BACKBONE_OF, METRICS, PAPER_LABEL, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE3_BACKBONE,
                      PAPER_TABLE6, ablation_table, backbones_vs_public, summary)
-from .readings import BEST, MODEL_OF, largest_swing, literal_label, planned, shared_epochs
+from .readings import BEST, HOME, MODEL_OF, largest_swing, literal_label, planned, shared_epochs
 from .results import devices_text, mixed_devices, module_setting, record_file, records_frame, stopped_at_cap
 
 NOT_MEASURED = "not yet measured on the strong backbones; see `results/archive/`"
@@ -1207,7 +1207,10 @@ def readings(table: pd.DataFrame, chosen: pd.DataFrame, dataset: str = "beauty",
                               "train min": [_minutes(v, m) for v, m in zip(t["train min"], t["mixed devices"])]})
         data = t
     else:
-        text += f"**Ours:** {NOT_MEASURED} (the grid is training: `tools/jobs/readings.txt`)."
+        text += f"**Ours:** {NOT_MEASURED} " + (
+            "(the grid is training: `tools/jobs/readings.txt`)." if dataset == HOME else
+            f"({_name(dataset)} trains no grid of its own: it carries the reading chosen on {_name(HOME)}'s grid, "
+            "`tools/jobs/other_datasets.txt`).")
         fig = placeholder_figure("validation NDCG@10 per reading", "validation NDCG@10")
         shown = pd.DataFrame({"reading": list(READINGS), "settings": [describe(r) or "(as written)" for r in READINGS],
                               "valid N@10": "–"})
@@ -1383,8 +1386,10 @@ def readings_seeds(records: list[dict], chosen: pd.DataFrame, compared: pd.DataF
     text = f"**Paper** ({_name(dataset)}, Table 2, test {m}): {paper}. "
     c = compared[(compared.metric == metric) & (compared.dataset == dataset)] if len(compared) else compared
     if not len(c):
-        text += (f"**Ours:** {NOT_MEASURED}: the grid chooses the reading on validation first "
-                 "(`python -m drlib readings` says what is missing).")
+        text += f"**Ours:** {NOT_MEASURED}: " + (
+            "the grid chooses the reading on validation first (`python -m drlib readings` says what is missing)."
+            if dataset == HOME else f"the literal reading and the one chosen on {_name(HOME)}'s grid train here "
+            f"(`python -m drlib readings --dataset {dataset}` says what is missing).")
         fig = placeholder_figure(f"test {m} per seed", ylabel=f"test {m}")
         shown = pd.DataFrame({"model": [], "reading": [], "seed": [], m: []})
         return Page(Markdown(text), fig, Table(shown, shown, f"readings_seeds_{dataset}"))

@@ -670,6 +670,11 @@ def test_the_readings_page_of_another_dataset_shows_the_carried_choice_with_its_
     home_t, home_c, _ = dataset_choice("beauty", root=tmp_path)           # Beauty's page: its own choice
     assert "chosen on" not in home_c and home_c.reading.tolist() == ["backbone loss on h_L"]
     assert dataset_choice("instruments", root=tmp_path)[1].empty           # nothing stored there yet
+    t, none, g = dataset_choice("instruments", root=tmp_path)
+    assert "Instruments trains no grid of its own: it carries the reading chosen on Beauty's grid" in str(
+        pages.readings(t, none, "instruments").finding)
+    assert "python -m drlib readings --dataset instruments" in str(
+        pages.readings_seeds([], none, comparison([], none), "instruments", gaps=g).finding)
 
 
 def test_the_verdict_calls_a_choice_provisional_while_its_grid_is_incomplete(tmp_path):
