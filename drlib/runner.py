@@ -126,7 +126,8 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
         "timing": {"train_seconds": res.train_seconds, "epochs": res.epochs_run, "best_epoch": res.best_epoch,
                    "stopped_early": res.stopped_early, "train_ms_per_batch": res.train_ms_per_batch,
                    "seconds_per_epoch": res.train_seconds / max(res.epochs_run, 1),
-                   "eval_seconds": test_seconds, "n_test_users": len(ds.test)},
+                   "eval_seconds": test_seconds, "n_test_users": len(ds.test),
+                   "stopped_seconds": res.stopped_seconds},        # kill -STOP time, left out of train_seconds
         "history": res.history,
         "ranks": {"test": encode_ranks(test_ranks)},         # every test user's rank, for paired per-user tests
     }

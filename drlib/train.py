@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 from .config import EvalConfig, TrainConfig
 from .data.split import SeqDataset
 from .evaluate import evaluate_shared, trim_padding
-from .utils import atomic_torch_save, barrier, configure_torch, init_distributed, pick_device, stable_hash
+from .utils import (StoppedTime, atomic_torch_save, barrier, configure_torch, init_distributed, pick_device,
+                    stable_hash)
 
 
 @dataclass
@@ -40,8 +41,9 @@ class FitResult:
     epochs_run: int
     best_valid: dict
     history: list = field(default_factory=list)
-    train_seconds: float = 0.0        # batches + per-epoch validation, summed over resumes
+    train_seconds: float = 0.0        # batches + per-epoch validation, summed over resumes; time stopped left out
     batch_seconds: float = 0.0        # optimisation steps only
+    stopped_seconds: float = 0.0      # wall-clock time the process was stopped (kill -STOP) within epochs, left out
     n_batches: int = 0
     stopped_early: bool = False
 
@@ -142,7 +144,8 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "best_valid": {}, "best_model": None,
-             "bad_epochs": 0, "history": [], "train_seconds": 0.0, "batch_seconds": 0.0, "n_batches": 0,
+             "bad_epochs": 0, "history": [], "train_seconds": 0.0, "batch_seconds": 0.0, "stopped_seconds": 0.0,
+             "n_batches": 0,
              "done": False, "stopped_early": False}
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt and ckpt.exists():
@@ -178,108 +181,116 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     epoch_bar = None
     if progress:
         epoch_bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="epochs", dynamic_ncols=True)
-    while not state["done"] and state["epoch"] < cfg.epochs:
-        epoch = state["epoch"]
-        partial = state.get("partial")          # a mid-epoch checkpoint of this epoch: continue where it stopped
-        state["partial"] = None
-        t_epoch = time.perf_counter() - (partial["seconds"] if partial else 0.0)
-        if partial:
-            model.start_epoch(epoch)            # the phase; its switch (best weights, patience) was done before
-            model.load_epoch_state(partial["epoch_state"])
-            log(f"epoch {epoch + 1}: resumed at batch {partial['next_batch'] + 1}")
-        elif model.start_epoch(epoch):
-            state["bad_epochs"] = 0
-            if state["best_model"] is not None:
-                model.load_state_dict(state["best_model"])
-            log(f"epoch {epoch + 1}: a new training phase starts from the best checkpoint so far "
-                f"(epoch {state['best_epoch'] + 1}); early-stopping patience restarted")
-        batches = epoch_batches(lengths, cfg.batch_size, torch.Generator().manual_seed(seed * 1_000_003 + epoch),
-                                cfg.length_buckets)
-        n_batches = len(batches)
-        model.train()
-        # extra: the model's other per-batch logs, averaged into the epoch record
-        losses, extra = (list(partial["losses"]), dict(partial["extra"])) if partial else ([], {})
-        first = partial["next_batch"] if partial else 0
-        batch_iter = range(first, n_batches)
-        if progress:
-            batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True,
-                              initial=first, total=n_batches)
-        batch_time = partial["batch_time"] if partial else 0.0
-        last_note = last_ckpt = time.perf_counter()
-        for b in batch_iter:
-            idx = batches[b]
-            if shared:          # this process's share; a batch smaller than the job: each trains on all of it
-                share = idx.tensor_split(world)[rank] if len(idx) >= world else idx
-                weight = len(share) / len(idx) if len(idx) >= world else 1.0 / world
-                idx = share
-            x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
-            _sync(device)
-            t0 = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss, logs = model.compute_loss(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            want_ckpt = ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS
-            if shared:
-                logs, want_ckpt = _all_reduce_step(model, logs, weight, bool(want_ckpt) and rank == 0)
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            _sync(device)
-            batch_time += time.perf_counter() - t0
-            if not np.isfinite(logs["loss"]):
-                raise FloatingPointError(f"loss became {logs['loss']} at epoch {epoch + 1}, batch {b}; "
-                                         "lower train.lr or set train.grad_clip")
-            losses.append(logs["loss"])
-            for k, v in logs.items():
-                if k != "loss":
-                    extra[k] = extra.get(k, 0.0) + v
-            if progress and b % 10 == 0:
-                batch_iter.set_postfix(loss=f"{logs['loss']:.4f}")
-            elif not progress and time.perf_counter() - last_note > NOTE_SECONDS:   # long epochs: a sign of life
-                last_note = time.perf_counter()
-                log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
-                    f"{batch_time / (b + 1):.2f} s per batch")
-            if want_ckpt:
-                state["partial"] = {"next_batch": b + 1, "n_batches": n_batches, "losses": list(losses),
-                                    "extra": dict(extra),
-                                    "batch_time": batch_time, "seconds": time.perf_counter() - t_epoch,
-                                    "epoch_state": model.epoch_state()}
+    stopped = StoppedTime()                       # kill -STOP pauses are not training time
+    try:
+        while not state["done"] and state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            partial = state.get("partial")          # a mid-epoch checkpoint of this epoch: continue where it stopped
+            state["partial"] = None
+            t_epoch = time.perf_counter() - (partial["seconds"] if partial else 0.0)
+            s_epoch = stopped()                     # time stopped within this epoch is left out of its seconds
+            if partial:
+                model.start_epoch(epoch)            # the phase; its switch (best weights, patience) was done before
+                model.load_epoch_state(partial["epoch_state"])
+                log(f"epoch {epoch + 1}: resumed at batch {partial['next_batch'] + 1}")
+            elif model.start_epoch(epoch):
+                state["bad_epochs"] = 0
+                if state["best_model"] is not None:
+                    model.load_state_dict(state["best_model"])
+                log(f"epoch {epoch + 1}: a new training phase starts from the best checkpoint so far "
+                    f"(epoch {state['best_epoch'] + 1}); early-stopping patience restarted")
+            batches = epoch_batches(lengths, cfg.batch_size, torch.Generator().manual_seed(seed * 1_000_003 + epoch),
+                                    cfg.length_buckets)
+            n_batches = len(batches)
+            model.train()
+            # extra: the model's other per-batch logs, averaged into the epoch record
+            losses, extra = (list(partial["losses"]), dict(partial["extra"])) if partial else ([], {})
+            first = partial["next_batch"] if partial else 0
+            batch_iter = range(first, n_batches)
+            if progress:
+                batch_iter = tqdm(batch_iter, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True,
+                                  initial=first, total=n_batches)
+            batch_time = partial["batch_time"] if partial else 0.0
+            last_note = last_ckpt = time.perf_counter()
+            for b in batch_iter:
+                idx = batches[b]
+                if shared:          # this process's share; a batch smaller than the job: each trains on all of it
+                    share = idx.tensor_split(world)[rank] if len(idx) >= world else idx
+                    weight = len(share) / len(idx) if len(idx) >= world else 1.0 / world
+                    idx = share
+                x, y = trim_padding(inputs_all[idx]).to(device), targets_all[idx].to(device)
+                _sync(device)
+                t0, s0 = time.perf_counter(), stopped()
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    loss, logs = model.compute_loss(x, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                want_ckpt = ckpt and b + 1 < n_batches and time.perf_counter() - last_ckpt > CKPT_SECONDS
+                if shared:
+                    logs, want_ckpt = _all_reduce_step(model, logs, weight, bool(want_ckpt) and rank == 0)
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                _sync(device)
+                batch_time += time.perf_counter() - t0 - (stopped() - s0)
+                if not np.isfinite(logs["loss"]):
+                    raise FloatingPointError(f"loss became {logs['loss']} at epoch {epoch + 1}, batch {b}; "
+                                             "lower train.lr or set train.grad_clip")
+                losses.append(logs["loss"])
+                for k, v in logs.items():
+                    if k != "loss":
+                        extra[k] = extra.get(k, 0.0) + v
+                if progress and b % 10 == 0:
+                    batch_iter.set_postfix(loss=f"{logs['loss']:.4f}")
+                elif not progress and time.perf_counter() - last_note > NOTE_SECONDS:   # long epochs: a sign of life
+                    last_note = time.perf_counter()
+                    log(f"epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {np.mean(losses):.4f}, "
+                        f"{batch_time / (b + 1):.2f} s per batch")
+                if want_ckpt:
+                    state["partial"] = {"next_batch": b + 1, "n_batches": n_batches, "losses": list(losses),
+                                        "extra": dict(extra),
+                                        "batch_time": batch_time,
+                                        "seconds": time.perf_counter() - t_epoch - (stopped() - s_epoch),
+                                        "epoch_state": model.epoch_state()}
+                    _save_checkpoint(ckpt, model, opt, device, state)
+                    state["partial"] = None
+                    last_ckpt = time.perf_counter()
+            valid = evaluate_shared(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
+                                    mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
+            score = valid[metric]
+            improved = score > state["best_score"]
+            if improved:
+                state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_epochs=0,
+                             best_model=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
+            else:
+                state["bad_epochs"] += 1
+            epoch_stopped = stopped() - s_epoch
+            epoch_seconds = time.perf_counter() - t_epoch - epoch_stopped
+            rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds,
+                   "device": device.type, **valid,       # a run resumed on another device says which epochs ran where
+                   **{f"train_{k}": v / n_batches for k, v in extra.items()}}
+            state["history"].append(rec)
+            state["train_seconds"] += epoch_seconds
+            state["stopped_seconds"] = state.get("stopped_seconds", 0.0) + epoch_stopped   # older checkpoints lack it
+            state["batch_seconds"] += batch_time
+            state["n_batches"] += n_batches
+            state["epoch"] = epoch + 1
+            if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
+                state["done"] = state["stopped_early"] = True
+            if state["epoch"] >= cfg.epochs:
+                state["done"] = True
+            log(f"epoch {epoch + 1:3d} loss {rec['loss']:.4f} valid {metric} {score:.4f}"
+                f"{' *' if improved else ''} ({epoch_seconds:.1f}s)"
+                + "".join(f" {k[6:]} {v:.4g}" for k, v in rec.items() if k.startswith("train_")))
+            if epoch_bar is not None:
+                epoch_bar.update(1)
+                epoch_bar.set_postfix(loss=f"{rec['loss']:.4f}", **{metric: f"{score:.4f}"})
+            if ckpt:
                 _save_checkpoint(ckpt, model, opt, device, state)
-                state["partial"] = None
-                last_ckpt = time.perf_counter()
-        valid = evaluate_shared(model, ds.valid, ks=eval_cfg.ks, batch_size=cfg.eval_batch_size,
-                                mask_history=eval_cfg.mask_history, device=device, autocast_bf16=use_bf16)
-        score = valid[metric]
-        improved = score > state["best_score"]
-        if improved:
-            state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_epochs=0,
-                         best_model=copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
-        else:
-            state["bad_epochs"] += 1
-        epoch_seconds = time.perf_counter() - t_epoch
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": epoch_seconds,
-               "device": device.type, **valid,       # a run resumed on another device says which epochs ran where
-               **{f"train_{k}": v / n_batches for k, v in extra.items()}}
-        state["history"].append(rec)
-        state["train_seconds"] += epoch_seconds
-        state["batch_seconds"] += batch_time
-        state["n_batches"] += n_batches
-        state["epoch"] = epoch + 1
-        if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
-            state["done"] = state["stopped_early"] = True
-        if state["epoch"] >= cfg.epochs:
-            state["done"] = True
-        log(f"epoch {epoch + 1:3d} loss {rec['loss']:.4f} valid {metric} {score:.4f}"
-            f"{' *' if improved else ''} ({epoch_seconds:.1f}s)"
-            + "".join(f" {k[6:]} {v:.4g}" for k, v in rec.items() if k.startswith("train_")))
-        if epoch_bar is not None:
-            epoch_bar.update(1)
-            epoch_bar.set_postfix(loss=f"{rec['loss']:.4f}", **{metric: f"{score:.4f}"})
-        if ckpt:
-            _save_checkpoint(ckpt, model, opt, device, state)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, rec)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, rec)
+    finally:
+        stopped.close()
     if epoch_bar is not None:
         epoch_bar.close()
     if state["best_model"] is not None:
@@ -287,4 +298,4 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
     return FitResult(best_epoch=state["best_epoch"] + 1, epochs_run=state["epoch"], best_valid=state["best_valid"],
                      history=state["history"], train_seconds=state["train_seconds"],
                      batch_seconds=state["batch_seconds"], n_batches=state["n_batches"],
-                     stopped_early=state["stopped_early"])
+                     stopped_early=state["stopped_early"], stopped_seconds=state.get("stopped_seconds", 0.0))

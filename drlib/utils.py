@@ -11,6 +11,8 @@ import platform
 import random
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,40 @@ def barrier() -> None:
     """Wait for every process of the job (nothing to wait for in a plain process)."""
     if dist.is_initialized():
         dist.barrier()
+
+
+class StoppedTime:
+    """Seconds this process spent stopped since it was made (``kill -STOP`` from a shell, a suspended machine):
+    ``time.perf_counter`` runs on while a process is stopped, so the training loop subtracts this from its wall-clock
+    times, and the minutes a record reports are the minutes it computed. A daemon thread wakes every ``tick``
+    seconds; a wake-up more than ``slack`` seconds late adds its delay. Torch releases the GIL inside its operations
+    and Python hands it over every few milliseconds, so a busy process does not look stopped (tested).
+
+        stopped = StoppedTime(); ...; seconds = time.perf_counter() - t0 - (stopped() - s0); stopped.close()
+    """
+
+    def __init__(self, tick: float = 0.25, slack: float = 2.0):
+        self._total, self._lock, self._end = 0.0, threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(tick, slack), daemon=True, name="drlib-stopped")
+        self._thread.start()
+
+    def _watch(self, tick: float, slack: float) -> None:
+        last = time.perf_counter()
+        while not self._end.wait(tick):
+            now = time.perf_counter()
+            late = now - last - tick
+            if late > slack:
+                with self._lock:
+                    self._total += late
+            last = now
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._total
+
+    def close(self) -> None:
+        self._end.set()
+        self._thread.join()
 
 
 def configure_torch(num_threads: int | None = None) -> None:

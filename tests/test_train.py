@@ -1,7 +1,9 @@
 import dataclasses
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +223,37 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     p.stdout.close()                                   # before the child has imported torch, let alone printed
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "Traceback" not in err and "Broken" not in err, err
+
+
+def test_time_the_process_was_stopped_is_not_training_time():
+    """A run paused with kill -STOP (as the trainings are while the tests run) reports the minutes it computed: the
+    pause is counted as stopped_seconds, not in the epoch's seconds, nor in the batch time."""
+    cfg = smoke(**{"train.epochs": 3, "train.patience": None})
+    ds = get_dataset(cfg)
+    model = build_for(cfg, ds)
+    step = model.compute_loss
+    model.compute_loss = lambda x, y: (time.sleep(0.02), step(x, y))[1]     # epochs long enough to be stopped in
+    ends = []
+
+    def pause_the_next_epoch(epoch, rec):
+        ends.append(time.perf_counter())
+        if epoch == 1:     # a helper stops this process shortly after the second epoch starts, 2.5 s long
+            subprocess.Popen(["sh", "-c", f"sleep 0.1; kill -STOP {os.getpid()}; sleep 2.5; kill -CONT {os.getpid()}"])
+    res = fit(model, ds, cfg.train, cfg.eval, progress=False, on_epoch_end=pause_the_next_epoch, log=lambda s: None)
+    wall = ends[1] - ends[0]
+    assert wall > 2.5 and 2.0 < res.stopped_seconds < 3.0, (wall, res.stopped_seconds)
+    assert 0 < res.history[1]["seconds"] < wall - 2.0                     # the second epoch, less its pause
+    assert res.train_seconds == pytest.approx(sum(h["seconds"] for h in res.history))
+    assert res.batch_seconds < res.train_seconds
+
+
+def test_a_busy_process_is_not_taken_for_a_stopped_one():
+    from drlib.utils import StoppedTime
+    stopped = StoppedTime()
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 3.0:              # pure Python holding the GIL, then a long torch operation
+        n += 1
+    torch.randn(1500, 1500) @ torch.randn(1500, 1500)
+    assert stopped() == 0.0
+    stopped.close()
+    assert not stopped._thread.is_alive()
