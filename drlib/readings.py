@@ -227,14 +227,15 @@ def compared_records(chosen: pd.DataFrame, main: list[dict], readings: list[dict
     return out
 
 
-def chosen_readings(dataset: str = "beauty", seed: int = 0, root=None) -> dict[str, str]:
-    """``{model: reading}`` of the readings chosen on validation (:func:`choose` on the grid of ``seed`` on
-    ``dataset``), for the models whose choice is not the literal reading (that one is the model's own run):
-    e.g. ``{"diffureason-h": "backbone loss on h_L"}``. Empty when no grid is stored."""
-    t = dataset_grid(dataset, seed, root)
-    if t.empty:
+def chosen_readings(dataset: str = HOME, seed: int = 0, root=None) -> dict[str, str]:
+    """``{model: reading}`` of the readings chosen on validation (:func:`dataset_choice`: the grid of ``seed`` on
+    :data:`HOME`, carried over to another dataset where it has a run of that reading), for the models whose choice
+    is not the literal reading (that one is the model's own run): e.g. ``{"diffureason-h": "backbone loss on h_L"}``.
+    Empty when no grid is stored."""
+    chosen = dataset_choice(dataset, seed, root)[1]
+    if chosen.empty:
         return {}
-    return {MODEL_OF[c.backbone]: c.reading for c in choose(t).itertuples() if c.reading != "literal"}
+    return {MODEL_OF[c.backbone]: c.reading for c in chosen.itertuples() if c.reading != "literal"}
 
 
 def _but_patience(record: dict) -> str:

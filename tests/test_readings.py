@@ -449,6 +449,9 @@ def test_the_explorer_is_given_the_readings_chosen_on_validation_only(tmp_path):
     assert chosen_readings(root=tmp_path) == {"diffureason-s": "align: refinement only"}
     assert chosen_readings(seed=1, root=tmp_path) == {"diffureason-s": "local samples"}
     assert chosen_readings("sports", root=tmp_path) == {}
+    _fake(tmp_path, "diffureason-s", 0, "align: refinement only", 0.020, dataset="sports")
+    _fake(tmp_path, "diffureason-s", 0, "A.1 rollout", 0.090, dataset="sports")      # better on Sports: not chosen
+    assert chosen_readings("sports", root=tmp_path) == {"diffureason-s": "align: refinement only"}   # Beauty's
 
 
 def test_a_combination_trained_before_its_turn_is_counted_apart_as_the_command_counts(tmp_path, monkeypatch, capsys):
