@@ -4,6 +4,7 @@ L_align to carry a gradient (Hit@1 of an untrained model is almost always 0, so 
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -815,6 +816,8 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     assert "best epoch 2 to 7" in text and "validation N@10 0.0400 to 0.0500" in text and "0.0300 to 0.0400" in text
     assert "seed 0 0.0250 (stopped at epoch 5, best 2)" in text
     assert "patience 10 to 20 (the stored run's curve through its 5 epochs): best epoch 2 to 7" in text
+    assert ("Against the backbone on test N@10, on the seeds retrained: DiffuReason-H at patience 20 -20.0% (1 seed), "
+            "at patience 10 -40.0% (1 seed), against HSTU on seed 0.") in text
     assert page.table.data["test vs backbone %"].round(1).tolist() == [-40.0, -20.0]
     assert page.table.data.patience.tolist() == [10, 20]
     assert str(page.finding).startswith("**Paper") and "**Ours**" in text
@@ -824,6 +827,31 @@ def test_a_longer_patience_rerun_is_paired_with_the_run_it_repeats_and_shown(tmp
     assert "--set train.patience=20" in str(empty.finding)
     assert empty.table.data.seed.tolist() == [0, 1]                      # the stored runs a rerun would repeat
     assert empty.table.data.run_id.iloc[0] == pairs[0][0]["run_id"]
+
+
+def test_the_patience_section_sets_both_patiences_against_the_backbone_over_the_seeds_retrained(tmp_path):
+    def stored(model, seed, shift, patience=None):
+        ranks = np.clip(np.random.default_rng(seed).integers(0, 60, 400) + shift, 0, None)
+        m = metrics_from_ranks(ranks)
+        experiment = "main" if patience is None else "patience"
+        cfg = make_config(model, "beauty", "cpu", seed=seed, experiment=experiment)
+        if patience is not None:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, patience=patience))
+        body = {"metrics": {"valid": m, "test": m}, "ranks": {"test": encode_ranks(ranks)},
+                "timing": {"best_epoch": 2, "epochs": 3, "train_seconds": 60.0},
+                "history": [{"epoch": i + 1, "ndcg@10": v} for i, v in enumerate([0.01, 0.03, 0.02])]}
+        write_record(tmp_path / experiment / f"{cfg.run_id}.json", body, command="test", cfg=cfg)
+    for s in (0, 1, 2):
+        stored("hstu", s, 0)
+        stored("diffureason-h", s, 12)                                   # patience 10: well below HSTU
+        stored("diffureason-h", s, 3, patience=20)                       # patience 20: closer
+    pairs = patience_pairs(root=tmp_path)
+    literal = [r for r in load_records("main", root=tmp_path) if r["label"] == "DiffuReason-H"]
+    text = str(pages.readings_patience(pairs, literal, load_records("main", root=tmp_path)).finding)
+    said = text.split("on the seeds retrained: ")[1]
+    assert said.startswith("DiffuReason-H at patience 20 -") and said.endswith("against HSTU on seeds 0,1,2.")
+    long, short = re.findall(r"-(\d+\.\d)% \((-?[\d.+-]+ to [\d.+-]+), per test user p < 0\.001\)", said)
+    assert float(long[0]) < float(short[0])                               # the longer patience is less far below
 
 
 def test_a_rerun_that_draws_other_random_numbers_is_told_from_one_that_repeats_the_stored_run():
