@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
     t.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds (default: 0)")
     t.add_argument("--force", action="store_true", help="retrain even if a result is stored")
+    t.add_argument("--extend", action="store_true", help="continue a finished run of the same config with a smaller "
+                   "train.patience or train.epochs from its final checkpoint (kept in runs/) instead of training "
+                   "its epochs again; the result is the same as from scratch, e.g. --experiment patience --set "
+                   "train.patience=20 --extend")
     t.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch still)")
     t.add_argument("--no-verify", action="store_true", help="skip the sha256 check of registered data files")
 
@@ -359,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_verify:
             cfgs = [dataclasses.replace(c, data=dataclasses.replace(c.data, verify=False)) for c in cfgs]
         for cfg in cfgs:
-            cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a != "--force")
-            rec = run(cfg, force=args.force, progress=not args.no_progress, command=cmd)
+            cmd = "python -m drlib " + " ".join(shlex.quote(a) for a in argv if a not in ("--force", "--extend"))
+            rec = run(cfg, force=args.force, progress=not args.no_progress, command=cmd, extend=args.extend)
             m = rec["metrics"]["test"]
             print(json.dumps({"run_id": rec["run_id"], "test": m, "timing": rec["timing"]}, indent=None))
         return 0

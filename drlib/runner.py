@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from .data import UserFile, load_dataset
 from .evaluate import timed_evaluate
 from .paired import encode_ranks
 from .registry import build_model, config_from_record
-from .results import find_run_record, load_record, read_record, result_path, runs_dir, write_record
+from .results import find_run_record, load_record, read_record, result_path, results_dir, runs_dir, write_record
 from .train import _quiet, fit
 from .utils import barrier, configure_torch, init_distributed, pick_device, repo_relative, seed_everything
 
@@ -80,10 +81,58 @@ def collaborative_item_table(run_id: str, results_root=None, runs_root=None) -> 
     return table, info
 
 
+FINAL = "final.pt"   # a finished run's last checkpoint, kept in runs/ so that a longer run can continue it
+
+
+def _but_length(cfg: RunConfig) -> str:
+    """The run id ``cfg`` would have without ``train.patience`` and ``train.epochs``: equal for runs that differ
+    only in how long they may train."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, patience=None, epochs=1)).run_id
+
+
+def _longer(new: RunConfig, old: RunConfig) -> bool:
+    """``new`` trains at least as long as ``old`` in both respects and longer in one (patience ``None``: never
+    stops early): then a run of ``new`` repeats ``old``'s epoch for epoch up to where ``old`` stopped."""
+    pat = lambda c: float("inf") if c.train.patience is None else c.train.patience
+    mine, theirs = (pat(new), new.train.epochs), (pat(old), old.train.epochs)
+    return mine[0] >= theirs[0] and mine[1] >= theirs[1] and mine != theirs
+
+
+def extendable_run(cfg: RunConfig, results_root: str | Path | None = None,
+                   runs_root: str | Path | None = None) -> tuple[dict, Path] | None:
+    """``(record, final checkpoint)`` of the finished run that ``cfg`` can continue instead of training from
+    scratch: the same config but for a smaller ``train.patience`` or ``train.epochs`` (:func:`_longer`), in any
+    experiment, whose final checkpoint (:data:`FINAL`) is kept under ``runs/``; the one that ran most epochs.
+    ``None`` when there is none (runs finished before final checkpoints were kept have none)."""
+    key, found = _but_length(cfg), None
+    for fin in sorted(Path(runs_root or runs_dir()).glob(f"*/*/{FINAL}")):
+        path = Path(results_root or results_dir()) / fin.parent.parent.name / f"{fin.parent.name}.json"
+        if not path.exists():
+            continue
+        rec = read_record(path)
+        c = rec.get("config") or {}
+        if (c.get("model"), c.get("dataset"), c.get("seed")) != (cfg.model_name, cfg.data.dataset, cfg.seed):
+            continue
+        try:
+            old = config_from_record(rec)
+        except (ValueError, KeyError):
+            continue                              # a record from before fields that now enter the hash
+        if _but_length(old) == key and _longer(cfg, old) and (
+                found is None or rec["timing"]["epochs"] > found[0]["timing"]["epochs"]):
+            found = (rec, fin)
+    return found
+
+
 def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = None,
         runs_root: str | Path | None = None, progress: bool = True,
-        log: Callable[[str], None] = print, on_epoch_end=None, command: str | None = None) -> dict:
+        log: Callable[[str], None] = print, on_epoch_end=None, command: str | None = None,
+        extend: bool = False) -> dict:
     """Train and evaluate ``cfg``; store and return its record. A stored record is returned unless ``force``.
+
+    A finished run keeps its last checkpoint (:data:`FINAL`). With ``extend``, a run of the same config but a
+    larger patience or epoch cap continues from it (:func:`extendable_run`) instead of training those epochs again;
+    the record names the run it continued (``continued_from``), and its history and training time include that
+    run's epochs, as a run from scratch would.
 
     Under ``torchrun`` every process calls it (:func:`~drlib.train.fit` says how the work is split); rank 0 alone
     logs and writes (checkpoints, weights, the record, which then names the job's ``world_size`` and ``backend``
@@ -109,8 +158,12 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
         barrier()
     log(f"run {cfg.run_id}: {cfg.label} on {cfg.data.dataset} ({ds.n_users} users, {ds.n_items} items, "
         f"{len(ds.train_targets)} training examples), profile {cfg.profile}, seed {cfg.seed}")
+    prior = extendable_run(cfg, results_root, runs_root) if extend and not ckpt.exists() else None
+    if extend and prior is None and not ckpt.exists():
+        log("no finished run of this config with a shorter patience or epoch cap keeps its final checkpoint: "
+            "training from scratch")
     res = fit(model, ds, cfg.train, cfg.eval, seed=cfg.seed, checkpoint=ckpt, progress=progress, log=log,
-              on_epoch_end=on_epoch_end)
+              on_epoch_end=on_epoch_end, start_from=prior[1] if prior else None)
     device = pick_device(cfg.train.device)
     kw = dict(ks=cfg.eval.ks, batch_size=cfg.train.eval_batch_size, mask_history=cfg.eval.mask_history,
               device=device, autocast_bf16=cfg.train.bf16, shared=True)
@@ -131,13 +184,16 @@ def run(cfg: RunConfig, force: bool = False, results_root: str | Path | None = N
         "history": res.history,
         "ranks": {"test": encode_ranks(test_ranks)},         # every test user's rank, for paired per-user tests
     }
+    if prior:
+        body["continued_from"] = {"run_id": prior[0]["run_id"], "experiment": prior[0].get("experiment"),
+                                  "epochs": prior[0]["timing"]["epochs"]}
     path = result_path(cfg, results_root)
     if not rank:
         rdir.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), rdir / "model.pt")
         record = write_record(path, body, command=command, cfg=cfg, device=device)
         if ckpt.exists():
-            ckpt.unlink()
+            ckpt.replace(rdir / FINAL)            # kept: a longer run of this config can continue it
     barrier()
     if rank:
         record = read_record(path)

@@ -133,8 +133,14 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generat
 
 def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConfig(), seed: int = 0,
         checkpoint: str | Path | None = None, progress: bool = True,
-        on_epoch_end: Callable[[int, dict], None] | None = None, log: Callable[[str], None] = print) -> FitResult:
-    """Train ``model`` on ``ds``; return the :class:`FitResult` with the best weights loaded into ``model``."""
+        on_epoch_end: Callable[[int, dict], None] | None = None, log: Callable[[str], None] = print,
+        start_from: str | Path | None = None) -> FitResult:
+    """Train ``model`` on ``ds``; return the :class:`FitResult` with the best weights loaded into ``model``.
+
+    ``checkpoint``: written after every epoch, and resumed from when it exists. ``start_from``: where no checkpoint
+    exists yet, the final checkpoint of a finished run of the same config with a smaller ``patience`` or ``epochs``
+    (:func:`drlib.runner.extendable_run`): its epochs are not trained again, and the run goes on as one trained
+    from scratch with ``cfg`` would have (the same weights, optimizer, random states and early-stopping count)."""
     configure_torch(cfg.num_threads)
     device = pick_device(cfg.device)
     rank, world = init_distributed(device)          # (0, 1) unless started by torchrun
@@ -148,8 +154,9 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
              "n_batches": 0,
              "done": False, "stopped_early": False}
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt and ckpt.exists():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    source = ckpt if ckpt and ckpt.exists() else (Path(start_from) if start_from else None)
+    if source:
+        saved = torch.load(source, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         rngs = saved.get("rng_ranks") or [(saved["rng_cpu"], saved.get("rng_cuda"))]
@@ -160,7 +167,9 @@ def fit(model, ds: SeqDataset, cfg: TrainConfig, eval_cfg: EvalConfig = EvalConf
         else:
             torch.manual_seed(_rank_seed(seed, rank) + saved["state"]["epoch"])
         state = saved["state"]
-        log(f"resumed from {ckpt} after epoch {state['epoch']}"
+        if source != ckpt:                        # a finished run: its stop no longer holds under cfg
+            state.update(done=False, stopped_early=False)
+        log(f"{'resumed' if source == ckpt else 'continued'} from {source} after epoch {state['epoch']}"
             + (f" (written by {len(rngs)} processes, now {world}: the run goes on, but not bit for bit)"
                if len(rngs) != world else ""))
     else:

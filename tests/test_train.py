@@ -257,3 +257,39 @@ def test_a_busy_process_is_not_taken_for_a_stopped_one():
     assert stopped() == 0.0
     stopped.close()
     assert not stopped._thread.is_alive()
+
+
+def test_a_longer_run_continues_a_finished_one_from_its_final_checkpoint(tmp_path):
+    """A finished run keeps its last checkpoint; the same config with a larger epoch cap (or patience), run with
+    extend, goes on from it and ends exactly where a run from scratch ends, naming the run it continued."""
+    from drlib.runner import FINAL, extendable_run
+    quiet = dict(progress=False, log=lambda s: None)
+    short = smoke(**{"train.epochs": 2, "train.patience": "none"})
+    longer = dataclasses.replace(smoke(**{"train.epochs": 4, "train.patience": "none"}), experiment="longer")
+    roots = dict(results_root=tmp_path / "results", runs_root=tmp_path / "runs")
+    run(short, **roots, **quiet)
+    assert (tmp_path / "runs" / "main" / short.run_id / FINAL).exists()
+    assert extendable_run(longer, **roots)[0]["run_id"] == short.run_id
+    assert extendable_run(short, **roots) is None                            # not longer than itself
+    assert extendable_run(smoke(**{"train.epochs": 4, "train.lr": 0.002}), **roots) is None   # another config
+    lines = []
+    cont = run(longer, **roots, extend=True, progress=False, log=lines.append)
+    assert any(s.startswith("continued from ") and "after epoch 2" in s for s in lines)
+    assert cont["continued_from"] == {"run_id": short.run_id, "experiment": "main", "epochs": 2}
+    fresh = run(longer, results_root=tmp_path / "r2", runs_root=tmp_path / "u2", **quiet)
+    assert "continued_from" not in fresh and cont["timing"]["epochs"] == fresh["timing"]["epochs"] == 4
+    for key in ("loss", "ndcg@10"):
+        assert [h[key] for h in cont["history"]] == [h[key] for h in fresh["history"]]
+    assert cont["metrics"] == fresh["metrics"]
+    lines.clear()
+    other = dataclasses.replace(smoke(**{"train.epochs": 3, "train.lr": 0.002}), experiment="x")
+    run(other, **roots, extend=True, progress=False, log=lines.append)       # nothing to continue: from scratch
+    assert any("training from scratch" in s for s in lines)
+
+
+def test_only_a_run_that_trains_at_least_as_long_in_both_respects_continues_another():
+    from drlib.runner import _longer
+    c = lambda epochs, patience: smoke(**{"train.epochs": epochs, "train.patience": patience})
+    assert _longer(c(100, 20), c(100, 10)) and _longer(c(100, "none"), c(100, 20)) and _longer(c(120, 10), c(100, 10))
+    assert not _longer(c(100, 10), c(100, 20)) and not _longer(c(100, 10), c(100, 10))
+    assert not _longer(c(50, 20), c(100, 10)) and not _longer(c(100, 20), c(100, "none"))
