@@ -542,6 +542,7 @@ def main_results(records: list[dict], datasets, models, metric: str = "ndcg@10")
             vs = f", paper {p:.4f}, {100 * (mine / p - 1):+.0f}%" if not math.isnan(p) else ""
             each.append(f"{lab} {mine:.4f} ({h.seed.nunique()} seed{'s' if h.seed.nunique() > 1 else ''}{vs})")
         ours.append(f"on {_name(d)}, {'; '.join(each)}")
+    ours = [o if i == 0 else o[0].upper() + o[1:] for i, o in enumerate(ours)]     # "...-40%. On Instruments, ..."
     text = paper + (f" **Ours** ({m}, mean over seeds): {'. '.join(ours)}." if ours else
                     f" **Ours:** no stored run of these models yet ({NOT_MEASURED}).")
     pending = [new for base, new in PAIRS if new in labels and (df.empty or new not in set(df.label))]

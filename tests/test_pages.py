@@ -116,6 +116,9 @@ def test_main_results_page_from_records():
     assert shown.loc[shown.model == "DiffuReason-S", "N@10"].iloc[0] == "–"
     assert "Nothing measured yet on Instruments" in page.table.note
     assert set(page.table.data.dataset) == {"beauty", "instruments"}           # the CSV keeps every row
+    two = pages.main_results(recs + [_record("HSTU", "hstu", "instruments", 0, 0.08)], ["beauty", "instruments"],
+                             ["sasrec", "hstu"]).finding.text
+    assert "). On Instruments, HSTU 0.0800 (1 seed" in two                  # each dataset a sentence
 
 
 @pytest.mark.parametrize("make", [
